@@ -1,0 +1,83 @@
+"""Socket authentication: a SimpleJWT access token from the query, the subprotocol or the header."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+
+from streaming.protocol import BEARER_PREFIX, SUBPROTOCOL
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+
+
+def token_from_scope(scope: Scope) -> tuple[str | None, str | None]:
+    """(access token, subprotocol to answer); first match wins: ?token=, subprotocol, Authorization."""
+    offered = [str(p) for p in scope.get("subprotocols") or []]
+    answer = SUBPROTOCOL if SUBPROTOCOL in offered else None
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if query.get("token"):
+        return query["token"][0], answer
+    for protocol in offered:
+        if protocol.startswith(BEARER_PREFIX):
+            return protocol[len(BEARER_PREFIX) :], answer
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip(), answer
+    return None, answer
+
+
+def user_for_token(raw: str) -> Any:
+    """SimpleJWT's own checks: signature, expiry, token type (access only), user exists and is active."""
+    try:
+        token = AccessToken(raw)  # type: ignore[arg-type]  # SimpleJWT accepts str at runtime
+        return JWTAuthentication().get_user(token)
+    except (TokenError, InvalidToken, AuthenticationFailed) as exc:
+        # The reason, never the token: tokens stay out of logs.
+        logger.info("socket authentication refused: %s", type(exc).__name__)
+        return AnonymousUser()
+
+
+class JWTAuthMiddleware:
+    """Sets scope["user"] (AnonymousUser when the token is missing or bad) and the subprotocol to answer."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
+        raw, answer = token_from_scope(scope)
+        user = await database_sync_to_async(user_for_token)(raw) if raw else AnonymousUser()
+        scope = {**scope, "user": user, "cn_subprotocol": answer}
+        return await self.inner(scope, receive, send)
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Browsers must come from an allowed origin; clients that send no Origin (CLI, mobile, servers) may connect."""
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        if parsed_origin is None:
+            return True
+        return bool(self.validate_origin(parsed_origin))
+
+
+def allowed_origins() -> list[str]:
+    return settings.WS_ALLOWED_ORIGINS or list(settings.ALLOWED_HOSTS)
+
+
+def origin_checked(application: Any) -> BrowserOriginValidator:
+    return BrowserOriginValidator(application, allowed_origins())
+
+
+__all__ = ["JWTAuthMiddleware", "origin_checked", "token_from_scope"]

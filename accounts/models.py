@@ -1,0 +1,1 @@
+"""Accounts use Django's own User model; this app adds JWT and socket authentication around it."""

@@ -1,0 +1,20 @@
+"""ASGI entry point: Django's HTTP app first (it sets Django up), then the WebSocket routing."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatornexus.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from accounts.middleware import JWTAuthMiddleware, origin_checked  # noqa: E402
+from streaming.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": origin_checked(JWTAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)

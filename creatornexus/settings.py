@@ -1,0 +1,205 @@
+"""Settings: the one place that reads the environment (see .env.example for every variable)."""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    return float(raw) if raw else default
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG=0")
+    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"  # noqa: S105
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# Browser origins allowed to open sockets; empty means "whatever ALLOWED_HOSTS allows".
+WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",  # first, so `manage.py runserver` serves ASGI (WebSockets included)
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "servestatic.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "channels",
+    "accounts",
+    "streaming",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "creatornexus.urls"
+ASGI_APPLICATION = "creatornexus.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several threads of one process write (connections, sessions): wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Serve static files from the finders when nothing was collected (runserver, tests, a fresh clone).
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_AUTOREFRESH = DEBUG
+
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # redis-py 8 defaults to 5 s, which kills the layer's idle blocking readers.
+                        "socket_timeout": None,
+                        "socket_connect_timeout": 5,
+                    }
+                ],
+                # The default (100) drops messages silently under load; the layer only carries wake-ups.
+                "capacity": 1500,
+                "expiry": 30,
+                "group_expiry": 3600,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+
+SIMPLE_JWT = {
+    "SIGNING_KEY": env_str("JWT_SECRET") or SECRET_KEY,
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_TTL_S", 900)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_REFRESH_TTL_S", 86400)),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+
+# App knobs; code reads settings.STREAMING[...] at call time so tests can override them.
+STREAMING = {
+    "MOCK_STREAM_DELAY_MS": env_int("MOCK_STREAM_DELAY_MS", 25),
+    "HEARTBEAT_INTERVAL_S": env_float("WS_HEARTBEAT_INTERVAL_S", 30),
+    "CONNECTION_TIMEOUT_S": env_float("WS_CONNECTION_TIMEOUT_S", 60),
+    # Daphne drops frames over 1 MiB without a close code; ours is far below that.
+    "MAX_FRAME_BYTES": env_int("WS_MAX_FRAME_BYTES", 64 * 1024),
+    "MAX_STREAMS_PER_CONNECTION": env_int("WS_MAX_STREAMS_PER_CONNECTION", 3),
+    "MAX_STREAMS_PER_USER": env_int("WS_MAX_STREAMS_PER_USER", 5),
+    # Token bucket per connection: a burst, then a steady rate of frames per second.
+    "RATE_LIMIT_BURST": env_int("WS_RATE_LIMIT_BURST", 60),
+    "RATE_LIMIT_PER_S": env_float("WS_RATE_LIMIT_PER_S", 20),
+    # A generation never runs longer than this, socket or not.
+    "STREAM_DEADLINE_S": env_float("STREAM_DEADLINE_S", 300),
+    "STREAM_RETENTION_S": env_int("STREAM_RETENTION_S", 900),
+    # Words are written to the store and watchers woken at most once per tick.
+    "FLUSH_INTERVAL_MS": env_int("STREAM_FLUSH_INTERVAL_MS", 50),
+    # A process that has not refreshed its heartbeat for this long is dead (kill -9): its streams fail.
+    "PROCESS_TTL_S": env_int("PROCESS_TTL_S", 10),
+    "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),
+    "OPENAI_MODEL": env_str("OPENAI_MODEL", "gpt-4o-mini"),
+    "OPENAI_TIMEOUT_S": env_float("OPENAI_TIMEOUT_S", 20),
+    "OPENAI_MAX_RETRIES": env_int("OPENAI_MAX_RETRIES", 1),
+    "OPENAI_STREAM_IDLE_TIMEOUT_S": env_float("OPENAI_STREAM_IDLE_TIMEOUT_S", 20),
+    "OPENAI_MAX_RETRY_AFTER_S": env_float("OPENAI_MAX_RETRY_AFTER_S", 3),
+    "AI_FALLBACK": env_str("AI_FALLBACK"),
+    # Test-only routes (e.g. dropping every socket); never on in production.
+    "TEST_ROUTES": env_bool("STREAMING_TEST_ROUTES", False),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Daphne's access log prints request paths, which would include ?token=...; ours redacts it.
+        "django.channels.server": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,110 @@
+"""HTTP API: the user's saved scripts, operator stats, health and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from rest_framework import generics
+
+from accounts.auth import request_user
+from streaming import selectors
+from streaming.api.serializers import ScriptDetailSerializer, ScriptListSerializer
+from streaming.models import StreamSession
+from streaming.providers import get_provider
+from streaming.registry import get_registry
+
+logger = logging.getLogger(__name__)
+
+READY_CHECK_TIMEOUT_S = 2
+
+
+class ScriptList(generics.ListAPIView[StreamSession]):
+    """GET /api/scripts/: the user's own scripts, newest first; ?status=completed filters."""
+
+    serializer_class = ScriptListSerializer
+
+    def get_queryset(self) -> QuerySet[StreamSession]:
+        queryset = selectors.scripts_for(self.request.user.pk)
+        status = self.request.query_params.get("status")
+        return queryset.filter(status=status) if status else queryset
+
+
+class ScriptDetail(generics.RetrieveAPIView[StreamSession]):
+    """GET /api/scripts/<id>/: one script with its text; another user's is a 404."""
+
+    serializer_class = ScriptDetailSerializer
+
+    def get_queryset(self) -> QuerySet[StreamSession]:
+        return selectors.scripts_for(self.request.user.pk)
+
+
+def _ping_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def _check(name: str, probe: Any) -> tuple[str, str]:
+    try:
+        async with asyncio.timeout(READY_CHECK_TIMEOUT_S):
+            await probe
+    except Exception as exc:
+        logger.warning("readiness check %s failed: %s", name, type(exc).__name__)
+        return name, f"error: {type(exc).__name__}"
+    return name, "ok"
+
+
+async def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up."""
+    return JsonResponse({"status": "ok"})
+
+
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """The database and the channel layer (Redis, when configured) answer; the provider is described, not called."""
+    registry = await get_registry()
+    checks = dict(
+        await asyncio.gather(
+            _check("database", database_sync_to_async(_ping_database)()),
+            _check("channel_layer", registry.store.ping()),
+        )
+    )
+    ready = all(value == "ok" for value in checks.values())
+    body = {
+        "status": "ok" if ready else "unavailable",
+        "checks": checks,
+        "channel_layer": "redis" if settings.REDIS_URL else "in-memory",
+        "provider": get_provider().describe(),
+        "process_id": registry.process_id,
+    }
+    return JsonResponse(body, status=200 if ready else 503)
+
+
+async def websocket_stats(request: HttpRequest) -> JsonResponse:
+    """Cluster-wide counts for staff: live figures from every process's heartbeat, totals from the database."""
+    user = await request_user(request)
+    if user is None:
+        return JsonResponse({"detail": "Authentication credentials were not provided or are invalid."}, status=401)
+    if not user.is_staff:
+        return JsonResponse({"detail": "Staff only."}, status=403)
+    registry = await get_registry()
+    await registry.heartbeat()
+    processes = await registry.store.processes()
+    running = await registry.store.running_sessions()
+    totals = await database_sync_to_async(selectors.totals)()
+    body = {
+        "connections": {
+            "active": sum(int(info.get("connections", 0)) for info in processes.values()),
+            "total": totals["connections"]["total"],
+        },
+        "streams": {**totals["streams"], "running": len(running)},
+        "processes": sorted(processes.values(), key=lambda info: str(info.get("process_id"))),
+        "channel_layer": "redis" if settings.REDIS_URL else "in-memory",
+        "provider": get_provider().describe(),
+    }
+    return JsonResponse(body)

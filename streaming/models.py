@@ -1,0 +1,68 @@
+"""Rows an operator audits: one per WebSocket connection, one per generation (stream session)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Connection(models.Model):
+    """One authenticated WebSocket connection, from accept to close."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ws_connections")
+    opened_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    close_code = models.IntegerField(null=True, blank=True)
+    client_address = models.CharField(max_length=64, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    process_id = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} @ {self.opened_at:%Y-%m-%d %H:%M:%S}"
+
+
+class StreamSession(models.Model):
+    """One generation; its id is the script_id clients see, its final text is the saved script."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        COMPLETED = "completed"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    session_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_sessions")
+    connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.SET_NULL)
+    request_id = models.CharField(max_length=100, blank=True)
+    topic = models.CharField(max_length=500)
+    platform = models.CharField(max_length=32)
+    duration = models.PositiveIntegerField()
+    tone = models.CharField(max_length=200, blank=True)
+    audience = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    provider = models.CharField(max_length=32)
+    model = models.CharField(max_length=100, blank=True)
+    fallback = models.BooleanField(default=False)
+    estimated_words = models.PositiveIntegerField(default=0)
+    words = models.PositiveIntegerField(default=0)
+    usage = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    script = models.TextField(blank=True)
+    elapsed_ms = models.PositiveIntegerField(null=True, blank=True)
+    process_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.topic[:40]} ({self.status})"

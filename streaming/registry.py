@@ -1,0 +1,222 @@
+"""The per-process registry: owns running generations (so they outlive sockets) and the process's loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from streaming import protocol, services
+from streaming.protocol import ErrorCode
+from streaming.providers.base import Provider
+from streaming.runner import LiveStream, run_generation
+from streaming.store import StreamStore, get_store
+
+logger = logging.getLogger(__name__)
+
+# Cross-process control (cancel flags, "somebody elsewhere watches") is checked this often.
+CONTROL_INTERVAL_S = 0.25
+HOUSEKEEPING_INTERVAL_S = 1.0
+
+
+def group_name(session_id: str) -> str:
+    """The channel-layer group that wakes a session's watchers on every process."""
+    return f"stream.{session_id}"
+
+
+class ProcessRegistry:
+    """Everything this process runs: generations, its connections' heartbeats, its share of cluster upkeep."""
+
+    def __init__(self, store: StreamStore) -> None:
+        self.process_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.store = store
+        self.streams: dict[str, LiveStream] = {}
+        self.connections: set[Any] = set()
+        self.watchers: set[Any] = set()
+        self.started_at = time.time()
+        self._loops: list[asyncio.Task[None]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._next_heartbeat = 0.0
+        self._next_db_sweep = 0.0
+
+    def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._every(settings.STREAMING["FLUSH_INTERVAL_MS"] / 1000, self._flush), name="flush"),
+            asyncio.create_task(self._every(CONTROL_INTERVAL_S, self._control), name="control"),
+            asyncio.create_task(self._every(HOUSEKEEPING_INTERVAL_S, self._housekeeping), name="housekeeping"),
+        ]
+
+    async def aclose(self) -> None:
+        """Cancel every generation and loop of this process and wait for them (tests, shutdown)."""
+        tasks = [live.task for live in self.streams.values() if live.task] + self._loops + list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self.store.forget_process(self.process_id)
+        except Exception:
+            logger.warning("could not unregister process %s", self.process_id, exc_info=True)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a short piece of work in the background, owned here (cancelled by aclose)."""
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ generations
+
+    def start_stream(self, live: LiveStream, provider: Provider, fallback: Provider | None) -> None:
+        """Start a generation owned by this registry, not by the socket that asked for it."""
+        self.streams[live.session_id] = live
+        live.task = asyncio.create_task(run_generation(live, self.store, provider, fallback), name=live.session_id)
+        live.task.add_done_callback(lambda _task: self._ended(live))
+
+    def _ended(self, live: LiveStream) -> None:
+        self.streams.pop(live.session_id, None)
+        if live.remote_watched:
+            self.spawn(self._wake(live.session_id))
+
+    def cancel_local(self, session_id: str) -> bool:
+        live = self.streams.get(session_id)
+        if live is None or live.task is None or live.task.done():
+            return False
+        live.task.cancel()
+        return True
+
+    def running_for(self, owner_id: int) -> int:
+        return sum(1 for live in self.streams.values() if live.owner_id == owner_id)
+
+    # ------------------------------------------------------------ loops
+
+    async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("%s step failed; retrying next tick", step.__name__, exc_info=True)
+
+    async def _flush(self) -> None:
+        """Write this tick's words of every stream in one round trip, then wake remote watchers once."""
+        await self.store.flush()
+        for live in tuple(self.streams.values()):
+            if live.remote_watched and live.seq > live.woken_seq:
+                live.woken_seq = live.seq
+                await self._wake(live.session_id)
+
+    async def _wake(self, session_id: str) -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            await layer.group_send(group_name(session_id), {"type": "stream.wake", "session_id": session_id})
+
+    async def _control(self) -> None:
+        if not self.streams or not settings.REDIS_URL:
+            return
+        cancelled, watched = await self.store.pending_controls(list(self.streams))
+        for session_id in cancelled:
+            self.cancel_local(session_id)
+        for session_id in watched:
+            live = self.streams.get(session_id)
+            if live is not None:
+                live.remote_watched = True
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        for connection in tuple(self.connections):
+            await connection.tick(now)
+        for watcher in tuple(self.watchers):
+            await watcher.poll()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + settings.STREAMING["PROCESS_TTL_S"] / 3
+            await self.heartbeat()
+            await self._sweep_lost_sessions()
+        if now >= self._next_db_sweep:
+            self._next_db_sweep = now + 30
+            alive = list(await self.store.processes())
+            await database_sync_to_async(services.sessions_fail_orphans)(alive_process_ids=alive)
+
+    async def heartbeat(self) -> None:
+        await self.store.heartbeat(self.process_id, self.info(), settings.STREAMING["PROCESS_TTL_S"])
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "process_id": self.process_id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "connections": len(self.connections),
+            "streams": len(self.streams),
+        }
+
+    async def _sweep_lost_sessions(self) -> None:
+        """Fail every running session whose process stopped heartbeating (kill -9): nothing runs forever."""
+        running = await self.store.running_sessions()
+        if not running:
+            return
+        alive = set(await self.store.processes()) | {self.process_id}
+        for session_id, owner_process in running.items():
+            if owner_process not in alive:
+                await fail_lost_session(self.store, session_id)
+
+
+async def fail_lost_session(store: StreamStore, session_id: str) -> None:
+    """End a session whose process died, keeping the words it wrote; the first process to get here wins."""
+    state = await store.read(session_id, 0)
+    if state is None or not state.running:
+        return
+    seq = len(state.words)
+    frame = protocol.stream_failed(
+        session_id, seq, ErrorCode.WORKER_LOST, "The server process writing this script stopped; the words so far are kept."
+    )
+    if not await store.close_session(session_id, frame, settings.STREAMING["STREAM_RETENTION_S"]):
+        return
+    logger.warning("session %s lost its process %s after %d words", session_id, state.process_id, seq)
+    await database_sync_to_async(services.session_finish)(
+        session_id=session_id,
+        status="failed",
+        script="".join(state.words),
+        words=seq,
+        error_code=ErrorCode.WORKER_LOST.value,
+        error_message=frame["error"]["message"],
+    )
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(group_name(session_id), {"type": "stream.wake", "session_id": session_id})
+
+
+_registries: dict[asyncio.AbstractEventLoop, ProcessRegistry] = {}
+
+
+async def get_registry() -> ProcessRegistry:
+    """This process's registry, started on first use in the running event loop."""
+    loop = asyncio.get_running_loop()
+    registry = _registries.get(loop)
+    if registry is None:
+        for stale in [known for known in _registries if known.is_closed()]:
+            del _registries[stale]
+        registry = ProcessRegistry(get_store())
+        _registries[loop] = registry
+        registry.start()
+        try:
+            await registry.heartbeat()
+        except Exception:
+            logger.warning("first heartbeat failed; the store may be down", exc_info=True)
+    return registry
+
+
+async def close_registry() -> None:
+    """Stop this loop's registry (test teardown, shutdown)."""
+    registry = _registries.pop(asyncio.get_running_loop(), None)
+    if registry is not None:
+        await registry.aclose()

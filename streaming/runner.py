@@ -1,0 +1,217 @@
+"""One generation = one owned task: provider -> whole words -> seq -> store and live listeners -> terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from streaming import protocol, services
+from streaming.protocol import ErrorCode, ScriptRequest
+from streaming.providers.base import Provider, ProviderError, ScriptStream
+from streaming.store import StreamStore
+
+logger = logging.getLogger(__name__)
+
+
+class Listener(Protocol):
+    """Something on this process that wants a session's frames as they happen (a consumer's watch)."""
+
+    async def deliver(self, seq: int, frame: str) -> None:
+        """A pre-encoded frame: stream.started (seq 0) or a stream.chunk."""
+
+    async def deliver_terminal(self, frame: dict[str, Any]) -> None:
+        """The one terminal frame; nothing follows it."""
+
+
+@dataclass(eq=False)
+class LiveStream:
+    """A running generation on this process: the words so far and who is listening."""
+
+    session_id: str
+    owner_id: int
+    connection_id: str | None
+    request: ScriptRequest
+    process_id: str
+    seq: int = 0
+    words: list[str] = field(default_factory=list)
+    listeners: set[Listener] = field(default_factory=set)
+    script_id: int | None = None
+    started_frame: dict[str, Any] | None = None
+    terminal: dict[str, Any] | None = None
+    # Another process has a watcher: the registry wakes it through the channel layer once per tick.
+    remote_watched: bool = False
+    woken_seq: int = 0
+    task: asyncio.Task[None] | None = None
+
+    @property
+    def estimated_words(self) -> int:
+        return self.request.estimated_words
+
+
+@dataclass
+class Outcome:
+    """How a generation ended, filled in as it runs."""
+
+    status: str = "completed"
+    code: ErrorCode | None = None
+    message: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)
+    stream: ScriptStream | None = None
+    provider_name: str = ""
+    fallback: bool = False
+
+
+async def run_generation(
+    live: LiveStream, store: StreamStore, provider: Provider, fallback: Provider | None
+) -> None:
+    """Run one generation to its end; every exit stores and broadcasts exactly one terminal frame."""
+    started = time.monotonic()
+    outcome = Outcome(provider_name=provider.name)
+    try:
+        async with asyncio.timeout(settings.STREAMING["STREAM_DEADLINE_S"]):
+            used = await _open(live, store, provider, fallback, outcome)
+            assert outcome.stream is not None
+            await _pump(live, store, used, outcome.stream)
+            outcome.usage = dict(outcome.stream.usage)
+    except asyncio.CancelledError:
+        outcome.status = "cancelled"
+        await _finish(live, store, outcome, started)
+        raise
+    except TimeoutError:
+        _fail(outcome, ErrorCode.AI_TIMEOUT, "The script took longer than the server's deadline allows.")
+    except ProviderError as exc:
+        _fail(outcome, exc.code, exc.message)
+    except Exception:
+        logger.exception("generation %s failed", live.session_id)
+        _fail(outcome, ErrorCode.INTERNAL_ERROR, "The server failed while writing the script.")
+    await _finish(live, store, outcome, started)
+
+
+def _fail(outcome: Outcome, code: ErrorCode, message: str) -> None:
+    outcome.status, outcome.code, outcome.message = "failed", code, message
+
+
+async def _open(
+    live: LiveStream, store: StreamStore, provider: Provider, fallback: Provider | None, outcome: Outcome
+) -> Provider:
+    """Record the session, open the provider (or the fallback, before any word), announce stream.started."""
+    live.script_id = await database_sync_to_async(services.session_create)(
+        session_id=live.session_id,
+        owner_id=live.owner_id,
+        connection_id=live.connection_id,
+        request=live.request,
+        provider=provider.name,
+        model=provider.model,
+        process_id=live.process_id,
+    )
+    try:
+        outcome.stream = await provider.open(live.request)
+        used = provider
+    except ProviderError as exc:
+        if fallback is None or fallback.name == provider.name:
+            raise
+        logger.warning("provider %s failed before the first word (%s); using %s", provider.name, exc.code, fallback.name)
+        await database_sync_to_async(services.session_provider_switch)(
+            session_id=live.session_id, provider=fallback.name, model=fallback.model
+        )
+        outcome.provider_name, outcome.fallback = fallback.name, True
+        outcome.stream = await fallback.open(live.request)
+        used = fallback
+    await _announce(live, store, outcome)
+    return used
+
+
+async def _announce(live: LiveStream, store: StreamStore, outcome: Outcome) -> None:
+    """Store the session and send stream.started, once, before any other frame of it."""
+    if live.started_frame is not None:
+        return
+    live.started_frame = protocol.stream_started(
+        live.request.request_id, live.session_id, live.estimated_words, outcome.provider_name, fallback=outcome.fallback
+    )
+    await store.open_session(live.session_id, live.owner_id, live.process_id, live.estimated_words)
+    frame = protocol.encode(live.started_frame)
+    for listener in tuple(live.listeners):
+        try:
+            await listener.deliver(0, frame)
+        except Exception:
+            live.listeners.discard(listener)
+
+
+async def _pump(live: LiveStream, store: StreamStore, provider: Provider, stream: ScriptStream) -> None:
+    if provider.whole_words:
+        async for word in stream:
+            await _emit(live, store, word)
+        return
+    from streaming.words import WordSplitter
+
+    splitter = WordSplitter()
+    async for delta in stream:
+        for word in splitter.feed(delta):
+            await _emit(live, store, word)
+    for word in splitter.flush():
+        await _emit(live, store, word)
+
+
+async def _emit(live: LiveStream, store: StreamStore, word: str) -> None:
+    """The per-word hot path: number it, keep it, hand it to every live listener."""
+    live.seq += 1
+    seq = live.seq
+    live.words.append(word)
+    store.buffer_word(live.session_id, word)
+    if live.listeners:
+        frame = protocol.stream_chunk(live.session_id, seq, word, live.estimated_words)
+        for listener in tuple(live.listeners):
+            try:
+                await listener.deliver(seq, frame)
+            except Exception:
+                # A listener whose socket went away stops listening; the stream goes on.
+                live.listeners.discard(listener)
+
+
+async def _finish(live: LiveStream, store: StreamStore, outcome: Outcome, started: float) -> None:
+    """Close the upstream, save the script once, store and broadcast the terminal frame."""
+    if outcome.stream is not None:
+        try:
+            await outcome.stream.aclose()
+        except Exception:
+            logger.warning("closing the provider stream of %s failed", live.session_id, exc_info=True)
+    elapsed_ms = int((time.monotonic() - started) * 1000)
+    try:
+        await _announce(live, store, outcome)
+        await database_sync_to_async(services.session_finish)(
+            session_id=live.session_id,
+            status=outcome.status,
+            script="".join(live.words),
+            words=live.seq,
+            usage=outcome.usage,
+            elapsed_ms=elapsed_ms,
+            error_code=outcome.code.value if outcome.code else "",
+            error_message=outcome.message,
+        )
+    except Exception:
+        logger.exception("saving the end of %s failed", live.session_id)
+    live.terminal = _terminal_frame(live, outcome, elapsed_ms)
+    try:
+        await store.close_session(live.session_id, live.terminal, settings.STREAMING["STREAM_RETENTION_S"])
+    except Exception:
+        logger.exception("storing the end of %s failed; live listeners still get it", live.session_id)
+    for listener in tuple(live.listeners):
+        try:
+            await listener.deliver_terminal(live.terminal)
+        except Exception:
+            logger.debug("listener of %s went away before the terminal frame", live.session_id)
+    live.listeners.clear()
+
+
+def _terminal_frame(live: LiveStream, outcome: Outcome, elapsed_ms: int) -> dict[str, Any]:
+    if outcome.status == "completed":
+        return protocol.stream_completed(live.session_id, live.script_id, live.seq, elapsed_ms, outcome.usage)
+    if outcome.status == "cancelled":
+        return protocol.stream_cancelled(live.session_id, live.seq)
+    return protocol.stream_failed(live.session_id, live.seq, outcome.code or ErrorCode.INTERNAL_ERROR, outcome.message)

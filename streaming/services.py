@@ -1,0 +1,107 @@
+"""ORM writes for connections and sessions: called once per connection or generation, never per word."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+
+from django.utils import timezone
+
+from streaming.models import Connection, StreamSession
+from streaming.protocol import ErrorCode, ScriptRequest
+
+
+def connection_open(
+    *, connection_id: str, user_id: int, client_address: str, user_agent: str, process_id: str
+) -> None:
+    Connection.objects.create(
+        id=connection_id,
+        user_id=user_id,
+        client_address=client_address[:64],
+        user_agent=user_agent[:300],
+        process_id=process_id,
+    )
+
+
+def connection_close(*, connection_id: str, close_code: int | None) -> None:
+    Connection.objects.filter(id=connection_id, closed_at__isnull=True).update(
+        closed_at=timezone.now(), close_code=close_code
+    )
+
+
+def session_create(
+    *,
+    session_id: str,
+    owner_id: int,
+    connection_id: str | None,
+    request: ScriptRequest,
+    provider: str,
+    model: str,
+    process_id: str,
+) -> int:
+    """Record a running generation; returns its script id."""
+    row = StreamSession.objects.create(
+        session_id=session_id,
+        owner_id=owner_id,
+        connection_id=connection_id,
+        request_id=request.request_id or "",
+        topic=request.topic,
+        platform=request.platform.value,
+        duration=request.duration,
+        tone=request.tone,
+        audience=request.audience,
+        provider=provider,
+        model=model,
+        estimated_words=request.estimated_words,
+        process_id=process_id,
+    )
+    return row.pk
+
+
+def session_finish(
+    *,
+    session_id: str,
+    status: str,
+    script: str,
+    words: int,
+    usage: dict[str, Any] | None = None,
+    elapsed_ms: int | None = None,
+    error_code: str = "",
+    error_message: str = "",
+) -> None:
+    """Save the end of a generation once; a row already ended (e.g. by a worker_lost sweep) is kept."""
+    StreamSession.objects.filter(session_id=session_id, status=StreamSession.Status.RUNNING).update(
+        status=status,
+        script=script,
+        words=words,
+        usage=usage or {},
+        elapsed_ms=elapsed_ms,
+        error_code=error_code,
+        error_message=error_message[:500],
+        finished_at=timezone.now(),
+    )
+
+
+def session_provider_switch(*, session_id: str, provider: str, model: str) -> None:
+    """The fallback took over before the first word."""
+    StreamSession.objects.filter(session_id=session_id).update(provider=provider, model=model, fallback=True)
+
+
+def sessions_fail_orphans(*, alive_process_ids: list[str]) -> int:
+    """Rows left "running" by a process that is gone end as worker_lost.
+
+    Only rows older than any stream can live: younger ones are the store sweep's, which keeps their words.
+    """
+    oldest_live = timezone.now() - timedelta(seconds=settings.STREAMING["STREAM_DEADLINE_S"] + 60)
+    return (
+        StreamSession.objects.filter(status=StreamSession.Status.RUNNING, created_at__lt=oldest_live)
+        .exclude(process_id__in=alive_process_ids)
+        .update(
+            status=StreamSession.Status.FAILED,
+            error_code=ErrorCode.WORKER_LOST.value,
+            error_message="The server process writing this script stopped.",
+            finished_at=timezone.now(),
+        )
+    )

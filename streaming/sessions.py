@@ -1,0 +1,141 @@
+"""What a connection can do with stream sessions: generate, resume (watch), cancel."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from streaming import protocol, selectors
+from streaming.protocol import Cancel, ClientError, ErrorCode, Resume, ScriptRequest
+from streaming.providers import get_fallback_provider, get_provider
+from streaming.registry import ProcessRegistry, group_name
+from streaming.runner import LiveStream
+from streaming.watch import RemoteWatch, Send, Watch, chunk_frames
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class SessionsOfConnection:
+    """The watches one connection holds; the consumer owns one of these."""
+
+    registry: ProcessRegistry
+    user_id: int
+    connection_id: str
+    channel_name: str
+    send: Send
+    watches: dict[str, Watch] = field(default_factory=dict)
+
+    async def generate(self, request: ScriptRequest) -> None:
+        """Validate limits, then start the generation as a registry-owned task and return at once."""
+        mine = sum(1 for watch in self.watches.values() if not watch.done)
+        if mine >= settings.STREAMING["MAX_STREAMS_PER_CONNECTION"]:
+            raise ClientError(ErrorCode.TOO_MANY_STREAMS, "Too many streams running on this connection.")
+        if self.registry.running_for(self.user_id) >= settings.STREAMING["MAX_STREAMS_PER_USER"]:
+            raise ClientError(ErrorCode.TOO_MANY_STREAMS, "Too many of your streams are running at once.")
+        session_id = str(uuid.uuid4())
+        live = LiveStream(session_id, self.user_id, self.connection_id, request, self.registry.process_id)
+        watch = Watch(self.send, session_id, 0, self._watch_done, started_sent=False)
+        self.watches[session_id] = watch
+        live.listeners.add(watch)
+        self.registry.start_stream(live, get_provider(), get_fallback_provider())
+
+    async def resume(self, frame: Resume) -> None:
+        """Replay seq > last_seq from this process or the store, then follow live until the end."""
+        await self._attach(frame.session_id, frame.last_seq, chunks=True)
+
+    async def cancel(self, frame: Cancel) -> None:
+        """Stop a stream of this user on whichever process runs it; every watcher gets stream.cancelled."""
+        live = self.registry.streams.get(frame.session_id)
+        if live is not None and live.owner_id == self.user_id:
+            if frame.session_id not in self.watches:
+                await self._attach(frame.session_id, live.seq, chunks=False)
+            self.registry.cancel_local(frame.session_id)
+            return
+        state = await self.registry.store.read(frame.session_id, 0)
+        if state is None or state.owner_id != self.user_id:
+            raise ClientError(ErrorCode.NOT_FOUND, "No such session.")
+        if frame.session_id not in self.watches:
+            await self._attach(frame.session_id, state.first_seq - 1 + len(state.words), chunks=False)
+        if state.running:
+            await self.registry.store.request_cancel(frame.session_id)
+
+    async def _attach(self, session_id: str, last_seq: int, *, chunks: bool) -> None:
+        previous = self.watches.get(session_id)
+        if previous is not None and not previous.done:
+            if previous.last_sent <= last_seq:
+                return  # already following it from at least there
+            self._detach(previous)
+        live = self.registry.streams.get(session_id)
+        if live is not None and live.owner_id == self.user_id and live.terminal is None:
+            watch = Watch(self.send, session_id, last_seq, self._watch_done, chunks=chunks)
+            self.watches[session_id] = watch
+            items = [
+                (seq, protocol.stream_chunk(session_id, seq, text, live.estimated_words))
+                for seq, text in enumerate(live.words[last_seq:], start=last_seq + 1)
+            ]
+            live.listeners.add(watch)  # no await since reading the words: nothing slips between
+            await watch.replay(items, None)
+            return
+        await self._attach_remote(session_id, last_seq, chunks=chunks)
+
+    async def _attach_remote(self, session_id: str, last_seq: int, *, chunks: bool) -> None:
+        store = self.registry.store
+        layer = get_channel_layer()
+        if layer is not None:
+            await layer.group_add(group_name(session_id), self.channel_name)
+        state = await store.read(session_id, last_seq)
+        if state is None or state.owner_id != self.user_id:
+            await self._leave_group(session_id)
+            await self._raise_missing(session_id)
+            return
+        watch = RemoteWatch(store, self.send, session_id, last_seq, self._watch_done, chunks=chunks)
+        self.watches[session_id] = watch
+        if state.running:
+            self.registry.watchers.add(watch)
+            await store.watch_session(session_id)
+        await watch.replay(chunk_frames(state), state.terminal)
+
+    async def _raise_missing(self, session_id: str) -> None:
+        owner = await database_sync_to_async(selectors.session_owner_id)(session_id)
+        if owner == self.user_id:
+            raise ClientError(ErrorCode.RESUME_EXPIRED, "This session ended too long ago to resume; its script is saved.")
+        raise ClientError(ErrorCode.NOT_FOUND, "No such session.")
+
+    async def on_wake(self, session_id: str) -> None:
+        watch = self.watches.get(session_id)
+        if isinstance(watch, RemoteWatch):
+            await watch.poll()
+
+    def _watch_done(self, watch: Watch) -> None:
+        self.registry.watchers.discard(watch)
+        if self.watches.get(watch.session_id) is watch:
+            del self.watches[watch.session_id]
+        if isinstance(watch, RemoteWatch):
+            self.registry.spawn(self._leave_group(watch.session_id))
+
+    def _detach(self, watch: Watch) -> None:
+        watch.detach()
+        self.registry.watchers.discard(watch)
+        live = self.registry.streams.get(watch.session_id)
+        if live is not None:
+            live.listeners.discard(watch)
+
+    async def _leave_group(self, session_id: str) -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            await layer.group_discard(group_name(session_id), self.channel_name)
+
+    async def close(self) -> None:
+        """The socket closed: stop delivering; the generations go on, owned by the registry."""
+        for watch in tuple(self.watches.values()):
+            was_remote = isinstance(watch, RemoteWatch) and not watch.done
+            self._detach(watch)
+            if was_remote:
+                await self._leave_group(watch.session_id)
+        self.watches.clear()

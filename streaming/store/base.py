@@ -1,0 +1,70 @@
+"""The StreamStore interface both stores implement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(slots=True)
+class SessionState:
+    """What a watcher needs to know about a session, as the store holds it."""
+
+    session_id: str
+    owner_id: int
+    process_id: str
+    estimated_words: int
+    terminal: dict[str, Any] | None = None
+    words: list[str] = field(default_factory=list)
+    # seq of words[0]; words after `after_seq` were asked for.
+    first_seq: int = 1
+
+    @property
+    def running(self) -> bool:
+        return self.terminal is None
+
+
+class StreamStore(Protocol):
+    """Every read and write of shared stream state. Words are buffered and written once per tick."""
+
+    async def open_session(self, session_id: str, owner_id: int, process_id: str, estimated_words: int) -> None:
+        """Record a new running session owned by `process_id`."""
+
+    def buffer_word(self, session_id: str, text: str) -> None:
+        """Queue the next word of a session (hot path: no I/O); flush() writes it."""
+
+    async def flush(self) -> None:
+        """Write every buffered word, all sessions in one round trip."""
+
+    async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> bool:
+        """Flush, then set the terminal frame unless one is set already (first wins); keep for retention."""
+
+    async def read(self, session_id: str, after_seq: int) -> SessionState | None:
+        """The session and its words with seq > after_seq, or None when unknown or expired."""
+
+    async def request_cancel(self, session_id: str) -> None:
+        """Flag a session for cancel; its owning process acts on it."""
+
+    async def watch_session(self, session_id: str) -> None:
+        """Say a watcher on another process wants wake-ups for this session."""
+
+    async def pending_controls(self, session_ids: list[str]) -> tuple[list[str], list[str]]:
+        """Of these sessions: which have a cancel flag, which have remote watchers."""
+
+    async def running_sessions(self) -> dict[str, str]:
+        """Every running session id with the process that owns it."""
+
+    async def heartbeat(self, process_id: str, info: dict[str, Any], ttl_s: int) -> None:
+        """Say this process is alive (with its counters) for ttl_s more seconds."""
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        """Every live process with the info of its last heartbeat."""
+
+    async def forget_process(self, process_id: str) -> None:
+        """Drop a process on clean shutdown."""
+
+    async def ping(self) -> None:
+        """Raise when the store does not answer."""
+
+    async def aclose(self) -> None:
+        """Release connections."""

@@ -1,0 +1,87 @@
+"""The in-memory store for the embedded default: one process, same behaviour as Redis."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from streaming.store.base import SessionState
+
+
+class MemoryStore:
+    """Sessions in a dict; expired ones are dropped when next touched."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, SessionState] = {}
+        self._expires: dict[str, float] = {}
+        self._cancels: set[str] = set()
+        self._processes: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    async def open_session(self, session_id: str, owner_id: int, process_id: str, estimated_words: int) -> None:
+        self._sessions[session_id] = SessionState(session_id, owner_id, process_id, estimated_words)
+
+    def buffer_word(self, session_id: str, text: str) -> None:
+        self._sessions[session_id].words.append(text)
+
+    async def flush(self) -> None:
+        return None
+
+    async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> bool:
+        state = self._sessions.get(session_id)
+        if state is None or state.terminal is not None:
+            return False
+        state.terminal = terminal
+        self._expires[session_id] = time.monotonic() + retention_s
+        self._cancels.discard(session_id)
+        self._purge()
+        return True
+
+    async def read(self, session_id: str, after_seq: int) -> SessionState | None:
+        self._purge()
+        state = self._sessions.get(session_id)
+        if state is None:
+            return None
+        return SessionState(
+            session_id,
+            state.owner_id,
+            state.process_id,
+            state.estimated_words,
+            terminal=state.terminal,
+            words=state.words[after_seq:],
+            first_seq=after_seq + 1,
+        )
+
+    async def request_cancel(self, session_id: str) -> None:
+        if session_id in self._sessions:
+            self._cancels.add(session_id)
+
+    async def watch_session(self, session_id: str) -> None:
+        return None
+
+    async def pending_controls(self, session_ids: list[str]) -> tuple[list[str], list[str]]:
+        return [sid for sid in session_ids if sid in self._cancels], []
+
+    async def running_sessions(self) -> dict[str, str]:
+        return {sid: s.process_id for sid, s in self._sessions.items() if s.terminal is None}
+
+    async def heartbeat(self, process_id: str, info: dict[str, Any], ttl_s: int) -> None:
+        self._processes[process_id] = (time.monotonic() + ttl_s, info)
+
+    async def processes(self) -> dict[str, dict[str, Any]]:
+        now = time.monotonic()
+        return {pid: info for pid, (until, info) in self._processes.items() if until > now}
+
+    async def forget_process(self, process_id: str) -> None:
+        self._processes.pop(process_id, None)
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+    def _purge(self) -> None:
+        now = time.monotonic()
+        for sid in [sid for sid, until in self._expires.items() if until <= now]:
+            del self._expires[sid]
+            self._sessions.pop(sid, None)

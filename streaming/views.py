@@ -1,0 +1,8 @@
+"""The creator's page."""
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    return render(request, "streaming/index.html")

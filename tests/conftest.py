@@ -1,0 +1,77 @@
+"""Shared fixtures: users and tokens, a WebSocket client through the real ASGI application, registry cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from tests.wsclient import AppClient
+
+pytest_plugins = ["tests.fixtures_openai"]
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "false")
+
+
+@pytest.fixture(autouse=True)
+def fast_streams(settings: Any) -> None:
+    """Tests never wait on the mock's pacing unless they ask for it."""
+    settings.STREAMING = {**settings.STREAMING, "MOCK_STREAM_DELAY_MS": 0}
+
+
+@pytest.fixture(autouse=True)
+async def registry_cleanup() -> AsyncIterator[None]:
+    """Every generation and loop a test started is cancelled and awaited before the next test."""
+    yield
+    from streaming.registry import close_registry
+
+    await close_registry()
+
+
+def make_user(username: str, *, staff: bool = False, active: bool = True) -> Any:
+    user = get_user_model().objects.create_user(username=username, password="pw-" + username)
+    user.is_staff = staff
+    user.is_active = active
+    user.save()
+    return user
+
+
+def access_for(user: Any) -> str:
+    return str(RefreshToken.for_user(user).access_token)
+
+
+@pytest.fixture
+def user(transactional_db: Any) -> Any:
+    return make_user("alice")
+
+
+@pytest.fixture
+def other_user(transactional_db: Any) -> Any:
+    return make_user("bob")
+
+
+@pytest.fixture
+def token(user: Any) -> str:
+    return access_for(user)
+
+
+@pytest.fixture
+async def ws(token: str) -> AsyncIterator[AppClient]:
+    """An authenticated socket through the real application (origin check, JWT middleware, router)."""
+    client = AppClient(token=token)
+    await client.open()
+    yield client
+    await client.close()
+
+
+async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
+    """Poll a cheap condition until it holds (for state with no event to wait on), with a timeout."""
+    async with asyncio.timeout(timeout):
+        while not await database_sync_to_async(predicate)():
+            await asyncio.sleep(0.02)

@@ -3,6 +3,7 @@
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -163,7 +164,7 @@ SIMPLE_JWT = {
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 
 # App knobs; code reads settings.STREAMING[...] at call time so tests can override them.
-STREAMING = {
+STREAMING: dict[str, Any] = {
     "MOCK_STREAM_DELAY_MS": env_int("MOCK_STREAM_DELAY_MS", 25),
     "HEARTBEAT_INTERVAL_S": env_float("WS_HEARTBEAT_INTERVAL_S", 30),
     "CONNECTION_TIMEOUT_S": env_float("WS_CONNECTION_TIMEOUT_S", 60),

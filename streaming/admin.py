@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from streaming.models import Connection, StreamSession
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -30,7 +30,17 @@ class ConnectionAdmin(ReadOnlyAdmin):
 
 @admin.register(StreamSession)
 class StreamSessionAdmin(ReadOnlyAdmin):
-    list_display = ["session_id", "owner", "topic", "platform", "status", "provider", "words", "error_code", "created_at"]
+    list_display = [
+        "session_id",
+        "owner",
+        "topic",
+        "platform",
+        "status",
+        "provider",
+        "words",
+        "error_code",
+        "created_at",
+    ]
     list_filter = ["status", "platform", "provider", "fallback", "error_code", "created_at"]
     search_fields = ["session_id", "owner__username", "topic", "request_id", "script"]
     date_hierarchy = "created_at"

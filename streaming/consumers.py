@@ -48,7 +48,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             user_agent=self._header(b"user-agent"),
             process_id=self.registry.process_id,
         )
-        self.sessions = SessionsOfConnection(self.registry, user.pk, self.connection_id, self.channel_name, self.send_text)
+        self.sessions = SessionsOfConnection(
+            self.registry, user.pk, self.connection_id, self.channel_name, self.send_text
+        )
         await self.accept(subprotocol)
         self.registry.connections.add(self)
         await self.send_frame(protocol.connection_established(self.connection_id, user.pk, user.get_username()))
@@ -65,8 +67,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         self.last_received = time.monotonic()
         try:
-            if not self.bucket.take(self.last_received):
-                raise ClientError(ErrorCode.RATE_LIMITED, "Too many frames; slow down.")
+            self._admit()
             frame = protocol.parse_client_frame(text_data, bytes_data, settings.STREAMING["MAX_FRAME_BYTES"])
             await self.dispatch_frame(frame)
         except ClientError as exc:
@@ -75,6 +76,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except Exception:
             logger.exception("frame handling failed on connection %s", self.connection_id)
             await self.send_frame(protocol.error(ErrorCode.INTERNAL_ERROR, "The server failed to handle that frame."))
+
+    def _admit(self) -> None:
+        if not self.bucket.take(self.last_received):
+            raise ClientError(ErrorCode.RATE_LIMITED, "Too many frames; slow down.")
 
     async def dispatch_frame(self, frame: protocol.ClientFrame) -> None:
         assert self.sessions is not None

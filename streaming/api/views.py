@@ -31,7 +31,7 @@ class ScriptList(generics.ListAPIView[StreamSession]):
     serializer_class = ScriptListSerializer
 
     def get_queryset(self) -> QuerySet[StreamSession]:
-        queryset = selectors.scripts_for(self.request.user.pk)
+        queryset = selectors.scripts_for(int(self.request.user.pk or 0))
         status = self.request.query_params.get("status")
         return queryset.filter(status=status) if status else queryset
 
@@ -42,7 +42,7 @@ class ScriptDetail(generics.RetrieveAPIView[StreamSession]):
     serializer_class = ScriptDetailSerializer
 
     def get_queryset(self) -> QuerySet[StreamSession]:
-        return selectors.scripts_for(self.request.user.pk)
+        return selectors.scripts_for(int(self.request.user.pk or 0))
 
 
 def _ping_database() -> None:

@@ -136,8 +136,8 @@ class RedisStore:
         return cancelled, watched
 
     async def running_sessions(self) -> dict[str, str]:
-        result: dict[str, str] = await self._redis.hgetall(RUNNING_KEY)
-        return result
+        result = await self._redis.hgetall(RUNNING_KEY)  # type: ignore[misc]  # redis-py types sync|async
+        return dict(result)
 
     async def heartbeat(self, process_id: str, info: dict[str, Any], ttl_s: int) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -146,13 +146,13 @@ class RedisStore:
             await pipe.execute()
 
     async def processes(self) -> dict[str, dict[str, Any]]:
-        ids = sorted(await self._redis.smembers(PROCESSES_KEY))
+        ids = sorted(await self._redis.smembers(PROCESSES_KEY))  # type: ignore[misc]
         if not ids:
             return {}
         infos = await self._redis.mget([process_key(pid) for pid in ids])
         dead = [pid for pid, info in zip(ids, infos, strict=True) if info is None]
         if dead:
-            await self._redis.srem(PROCESSES_KEY, *dead)
+            await self._redis.srem(PROCESSES_KEY, *dead)  # type: ignore[misc]
         return {pid: orjson.loads(info) for pid, info in zip(ids, infos, strict=True) if info is not None}
 
     async def forget_process(self, process_id: str) -> None:
@@ -162,7 +162,7 @@ class RedisStore:
             await pipe.execute()
 
     async def ping(self) -> None:
-        await self._redis.ping()
+        await self._redis.ping()  # type: ignore[misc]
 
     async def aclose(self) -> None:
         await self._redis.aclose()

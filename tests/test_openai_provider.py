@@ -1,0 +1,310 @@
+"""The OpenAI provider through the real SDK against the fake OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx2
+import pytest
+from pytest_django.fixtures import Settings
+
+from streaming.protocol import ErrorCode, Platform, ScriptRequest
+from streaming.providers import get_fallback_provider, get_provider
+from streaming.providers.base import ProviderError
+from streaming.providers.mock import MockProvider
+from streaming.providers.openai import OpenAIProvider, OpenAIScriptStream, openai_client, retry_after_s
+from streaming.words import WordSplitter
+from tests.fake_openai import FakeOpenAI, Scenario, unused_port
+from tests.fixtures_openai import FAKE_API_KEY
+
+pytestmark = pytest.mark.timeout(20)
+
+REQUEST = ScriptRequest(topic="cold brew coffee", platform=Platform.TIKTOK, duration=30)
+TEXT = "Stop scrolling: cold brew is easy. Steep it overnight, then enjoy!"
+
+
+async def drain(stream: OpenAIScriptStream) -> tuple[str, ProviderError | None]:
+    """Everything the stream yielded, and the ProviderError that ended it (None when it completed)."""
+    deltas: list[str] = []
+    try:
+        async for delta in stream:
+            deltas.append(delta)
+    except ProviderError as exc:
+        return "".join(deltas), exc
+    return "".join(deltas), None
+
+
+async def fail(fake: FakeOpenAI, *scenarios: Scenario) -> tuple[str, ProviderError]:
+    """Run one generation that must fail, before or during the stream."""
+    fake.serve(*scenarios)
+    try:
+        stream = await OpenAIProvider().open(REQUEST)
+    except ProviderError as exc:
+        return "", exc
+    text, error = await drain(stream)
+    assert error is not None, "the stream completed"
+    return text, error
+
+
+async def test_streams_text_and_usage(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """A healthy stream yields the whole text and then the usage of the final chunk."""
+    fake_openai.serve(Scenario(text=TEXT))
+    stream = await OpenAIProvider().open(REQUEST)
+    text, error = await drain(stream)
+    assert (text, error) == (TEXT, None)
+    assert stream.usage == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+
+
+async def test_request_shape(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """The request streams the configured model with usage, a system and a user prompt, and the key."""
+    await drain(await OpenAIProvider().open(REQUEST))
+    (request,) = fake_openai.requests
+    assert request.path == "/v1/chat/completions"
+    assert request.body["model"] == "fake-model"
+    assert request.body["stream"] is True
+    assert request.body["stream_options"] == {"include_usage": True}
+    assert [message["role"] for message in request.body["messages"]] == ["system", "user"]
+    assert request.headers["authorization"] == f"Bearer {FAKE_API_KEY}"
+
+
+@pytest.mark.parametrize(
+    ("deltas", "byte_split"),
+    [
+        (["Caf", "é cr", "ème ", "咖", "啡 ", "👍", "🏽 ", "fin", "."], None),
+        (["Café crème 咖啡 👍🏽 fin."], 1),
+        (["C", "afé crème 咖", "啡 👍🏽 f", "in."], 3),
+    ],
+    ids=["mid-word-and-mid-character-deltas", "one-byte-tcp-writes", "three-byte-tcp-writes"],
+)
+async def test_awkward_splits_give_whole_words(
+    openai_settings: Settings, fake_openai: FakeOpenAI, deltas: list[str], byte_split: int | None
+) -> None:
+    """Deltas split mid-word or mid-character and bodies split mid-UTF-8 byte still give intact words."""
+    fake_openai.serve(Scenario(deltas=deltas, byte_split=byte_split))
+    splitter = WordSplitter()
+    words = [word async for delta in await OpenAIProvider().open(REQUEST) for word in splitter.feed(delta)]
+    assert [*words, *splitter.flush()] == ["Café ", "crème ", "咖啡 ", "👍🏽 ", "fin."]
+
+
+@pytest.mark.parametrize(
+    ("scenarios", "code"),
+    [
+        ([Scenario(status=500)], ErrorCode.AI_UNAVAILABLE),
+        ([Scenario(status=503)], ErrorCode.AI_UNAVAILABLE),
+        ([Scenario(status=429)], ErrorCode.AI_RATE_LIMITED),
+        ([Scenario(status=401)], ErrorCode.AI_MISCONFIGURED),
+        ([Scenario(status=403)], ErrorCode.AI_MISCONFIGURED),
+        ([Scenario(status=404)], ErrorCode.AI_MISCONFIGURED),
+        ([Scenario(text=TEXT, drop_after=2)], ErrorCode.AI_UNAVAILABLE),
+        ([Scenario(text=TEXT, finish_reason=None)], ErrorCode.AI_UNAVAILABLE),
+        ([Scenario(text=TEXT, finish_reason=None, send_done=False)], ErrorCode.AI_UNAVAILABLE),
+        ([Scenario(text=TEXT, malformed_after=2)], ErrorCode.AI_UNAVAILABLE),
+        ([Scenario(text=TEXT, finish_reason="content_filter")], ErrorCode.AI_REFUSED),
+    ],
+    ids=[
+        "500",
+        "503",
+        "429-without-retry-after",
+        "401",
+        "403",
+        "404",
+        "reset-mid-stream",
+        "no-finish-reason",
+        "no-finish-reason-no-done",
+        "malformed-chunk",
+        "content-filter",
+    ],
+)
+async def test_failure_maps_to_code(
+    openai_settings: Settings, fake_openai: FakeOpenAI, scenarios: list[Scenario], code: ErrorCode
+) -> None:
+    """Each upstream failure ends with a ProviderError carrying its wire code."""
+    _, error = await fail(fake_openai, *scenarios)
+    assert error.code is code
+
+
+async def test_connection_refused_is_unavailable(openai_settings: Settings) -> None:
+    """Nothing listening at OPENAI_BASE_URL -> ai_unavailable before any word."""
+    openai_settings.STREAMING["OPENAI_BASE_URL"] = f"http://127.0.0.1:{unused_port()}/v1"
+    with pytest.raises(ProviderError) as caught:
+        await OpenAIProvider().open(REQUEST)
+    assert caught.value.code is ErrorCode.AI_UNAVAILABLE
+
+
+async def test_reset_mid_stream_keeps_the_words_already_sent(
+    openai_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    """A connection reset after two chunks fails the stream after exactly those two deltas."""
+    text, error = await fail(fake_openai, Scenario(deltas=["one ", "two ", "three"], drop_after=2))
+    assert (text, error.code) == ("one two ", ErrorCode.AI_UNAVAILABLE)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+async def test_misconfigured_message_never_echoes_the_key(
+    openai_settings: Settings, fake_openai: FakeOpenAI, status: int
+) -> None:
+    """401/403/404 say which setting to check and never contain the API key."""
+    _, error = await fail(fake_openai, Scenario(status=status))
+    assert "OPENAI_" in error.message
+    assert FAKE_API_KEY not in error.message
+    assert FAKE_API_KEY not in str(error.__cause__)
+
+
+async def test_404_names_the_model_setting(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """A 404 tells the operator to check OPENAI_MODEL and OPENAI_BASE_URL."""
+    _, error = await fail(fake_openai, Scenario(status=404))
+    assert "OPENAI_MODEL" in error.message
+    assert "OPENAI_BASE_URL" in error.message
+
+
+async def test_short_retry_after_is_honoured_once(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """A 429 with a short Retry-After waits that long, retries once and then streams."""
+    fake_openai.serve(Scenario(status=429, retry_after="0.2"), Scenario(text=TEXT))
+    started = time.monotonic()
+    text, error = await drain(await OpenAIProvider().open(REQUEST))
+    assert (text, error) == (TEXT, None)
+    assert len(fake_openai.requests) == 2
+    assert time.monotonic() - started >= 0.2
+
+
+async def test_rate_limit_is_not_retried_twice(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """A second 429 after the one honoured wait fails with ai_rate_limited: never a loop."""
+    _, error = await fail(fake_openai, Scenario(status=429, retry_after="0.05"))
+    assert error.code is ErrorCode.AI_RATE_LIMITED
+    assert len(fake_openai.requests) == 2
+
+
+async def test_long_retry_after_fails_at_once(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """A Retry-After above OPENAI_MAX_RETRY_AFTER_S fails with ai_rate_limited without waiting."""
+    started = time.monotonic()
+    _, error = await fail(fake_openai, Scenario(status=429, retry_after="30"))
+    assert (error.code, error.retry_after_s) == (ErrorCode.AI_RATE_LIMITED, 30.0)
+    assert len(fake_openai.requests) == 1
+    assert time.monotonic() - started < 3
+
+
+async def test_5xx_is_retried_within_max_retries(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """With OPENAI_MAX_RETRIES=1 a 500 followed by a healthy answer streams the script."""
+    openai_settings.STREAMING["OPENAI_MAX_RETRIES"] = 1
+    fake_openai.serve(Scenario(status=500), Scenario(text=TEXT))
+    text, error = await drain(await OpenAIProvider().open(REQUEST))
+    assert (text, error, len(fake_openai.requests)) == (TEXT, None, 2)
+
+
+async def test_idle_stall_times_out_and_closes_upstream(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """No token for OPENAI_STREAM_IDLE_TIMEOUT_S -> ai_timeout, and the upstream connection is closed."""
+    openai_settings.STREAMING["OPENAI_STREAM_IDLE_TIMEOUT_S"] = 0.3
+    text, error = await fail(fake_openai, Scenario(deltas=["one ", "two ", "three"], stall_after=1))
+    assert (text, error.code) == ("one ", ErrorCode.AI_TIMEOUT)
+    assert await fake_openai.wait(fake_openai.disconnected)
+
+
+async def test_read_timeout_is_ai_timeout(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """A read stall past OPENAI_TIMEOUT_S (the SDK's own timeout) is ai_timeout too."""
+    openai_settings.STREAMING["OPENAI_TIMEOUT_S"] = 0.3
+    _, error = await fail(fake_openai, Scenario(text=TEXT, stall_after=1))
+    assert error.code is ErrorCode.AI_TIMEOUT
+
+
+async def test_aclose_mid_stream_closes_upstream(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """aclose() after the first delta makes the server see the client go away."""
+    fake_openai.serve(Scenario(deltas=["one ", "two ", "three"], stall_after=1))
+    stream = await OpenAIProvider().open(REQUEST)
+    assert await anext(aiter(stream)) == "one "
+    await stream.aclose()
+    assert await fake_openai.wait(fake_openai.disconnected)
+    assert [delta async for delta in stream] == []
+
+
+async def test_cancelled_reader_then_aclose_closes_upstream(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """A reader cancelled while waiting for a token (runner cancel/deadline), then aclose(), frees the upstream."""
+    fake_openai.serve(Scenario(deltas=["one ", "two "], stall_after=1))
+    stream = await OpenAIProvider().open(REQUEST)
+    reader = asyncio.create_task(drain(stream))
+    assert await fake_openai.wait(fake_openai.stalled)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    await stream.aclose()
+    assert await fake_openai.wait(fake_openai.disconnected)
+
+
+async def test_aclose_from_another_task_ends_the_reader_quietly(
+    openai_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    """aclose() while another task waits for a token ends that reader's iteration without an error."""
+    fake_openai.serve(Scenario(deltas=["one ", "two "], stall_after=1))
+    stream = await OpenAIProvider().open(REQUEST)
+    reader = asyncio.create_task(drain(stream))
+    assert await fake_openai.wait(fake_openai.stalled)
+    await stream.aclose()
+    _, error = await asyncio.wait_for(reader, timeout=5)
+    assert error is None
+    assert await fake_openai.wait(fake_openai.disconnected)
+
+
+async def test_break_after_finish_reason_completes(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """A connection lost after the finish reason (before usage) still completes the script, without usage."""
+    stream_text = ["all ", "done."]
+    fake_openai.serve(Scenario(deltas=stream_text, drop_after=len(stream_text)))
+    stream = await OpenAIProvider().open(REQUEST)
+    assert await drain(stream) == ("all done.", None)
+    assert stream.usage == {}
+
+
+async def test_stall_after_finish_reason_completes(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """A stall after the finish reason (usage never comes) still completes the script once the idle timeout ends."""
+    openai_settings.STREAMING["OPENAI_STREAM_IDLE_TIMEOUT_S"] = 0.3
+    fake_openai.serve(Scenario(deltas=["all ", "done."], stall_after=2))
+    assert await drain(await OpenAIProvider().open(REQUEST)) == ("all done.", None)
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        ({"retry-after": "2"}, 2.0),
+        ({"retry-after": "0.5"}, 0.5),
+        ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, None),
+        ({"retry-after": "-1"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_parsing(headers: dict[str, str], seconds: float | None) -> None:
+    """Retry-After is read in seconds (or retry-after-ms); a date or a negative value counts as no hint."""
+    assert retry_after_s(httpx2.Headers(headers)) == seconds
+
+
+async def test_client_is_reused(openai_settings: Settings) -> None:
+    """One AsyncOpenAI client serves every generation with the same settings."""
+    assert openai_client() is openai_client()
+
+
+async def test_describe_shows_host_not_key(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """describe() names the provider, model and base URL host, never the key."""
+    description = OpenAIProvider().describe()
+    port = fake_openai.base_url.split(":")[2].split("/")[0]
+    assert description == {"name": "openai", "model": "fake-model", "host": f"127.0.0.1:{port}"}
+    assert FAKE_API_KEY not in repr(description)
+
+
+@pytest.mark.parametrize(
+    ("api_key", "fallback", "provider", "fallback_provider"),
+    [
+        ("", "", MockProvider, None),
+        ("sk-x", "", OpenAIProvider, None),
+        ("sk-x", "mock", OpenAIProvider, MockProvider),
+        ("", "mock", MockProvider, MockProvider),
+    ],
+)
+def test_provider_selection(
+    settings: Settings, api_key: str, fallback: str, provider: type[Any], fallback_provider: type[Any] | None
+) -> None:
+    """OpenAI with a key, the mock without; the mock as fallback only when AI_FALLBACK=mock."""
+    settings.OPENAI_API_KEY = api_key
+    settings.STREAMING = {**settings.STREAMING, "AI_FALLBACK": fallback}
+    assert type(get_provider()) is provider
+    chosen = get_fallback_provider()
+    assert (type(chosen) if chosen else None) is fallback_provider

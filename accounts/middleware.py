@@ -71,6 +71,10 @@ class BrowserOriginValidator(OriginValidator):
             return True
         return bool(self.validate_origin(parsed_origin))
 
+    def validate_origin(self, parsed_origin: Any) -> bool:
+        # Read at call time, like every other setting, so a changed WS_ALLOWED_ORIGINS applies without a re-import.
+        return any(pattern == "*" or self.match_allowed_origin(parsed_origin, pattern) for pattern in allowed_origins())
+
 
 def allowed_origins() -> list[str]:
     return settings.WS_ALLOWED_ORIGINS or list(settings.ALLOWED_HOSTS)

@@ -33,7 +33,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             # Accept, then close at once: browsers only see close codes (4401) on an opened socket.
             await self.accept(subprotocol)
-            await self.close(code=CloseCode.UNAUTHORIZED)
+            await self.close(code=int(CloseCode.UNAUTHORIZED))  # autobahn refuses anything but a plain int
             return
         self.registry = await get_registry()
         self.connection_id = str(uuid.uuid4())
@@ -69,7 +69,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         try:
             self._admit()
             frame = protocol.parse_client_frame(text_data, bytes_data, settings.STREAMING["MAX_FRAME_BYTES"])
-            await self.dispatch_frame(frame)
+            try:
+                await self.dispatch_frame(frame)
+            except ClientError as exc:
+                # Services do not know the request; the error still answers it.
+                exc.request_id = exc.request_id or getattr(frame, "request_id", None)
+                raise
         except ClientError as exc:
             if exc.code is not ErrorCode.RATE_LIMITED or self.bucket.should_report(self.last_received):
                 await self.send_frame(protocol.error(exc.code, exc.message, exc.request_id))
@@ -106,7 +111,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if now - self.last_received >= knobs["CONNECTION_TIMEOUT_S"]:
             if self.registry is not None:
                 self.registry.connections.discard(self)
-            await self.close(code=CloseCode.IDLE_TIMEOUT)
+            await self.close(code=int(CloseCode.IDLE_TIMEOUT))
         elif now - self.last_pinged >= knobs["HEARTBEAT_INTERVAL_S"]:
             self.last_pinged = now
             self.ping_counter += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
@@ -199,7 +200,7 @@ def _parse_generate(frame: dict[str, Any], request_id: str | None) -> ScriptRequ
     topic = _text_field(frame, "topic", TOPIC_MAX_CHARS, required=True)
     raw_platform = frame.get("platform")
     try:
-        platform = Platform(raw_platform)
+        platform = Platform(str(raw_platform))
     except ValueError:
         choices = ", ".join(p.value for p in Platform)
         raise _bad(f"'platform' must be one of: {choices}.") from None
@@ -241,7 +242,7 @@ def _parse_resume(frame: dict[str, Any], request_id: str | None) -> Resume:
     return Resume(session_id=_session_id(frame), last_seq=last_seq, request_id=request_id)
 
 
-_PARSERS = {
+_PARSERS: dict[str, Callable[[dict[str, Any], str | None], ClientFrame]] = {
     "ping": _parse_ping,
     "pong": lambda frame, _request_id: Pong(id=frame.get("id")),
     "generate": _parse_generate,

@@ -177,7 +177,10 @@ async def fail_lost_session(store: StreamStore, session_id: str) -> None:
         return
     seq = len(state.words)
     frame = protocol.stream_failed(
-        session_id, seq, ErrorCode.WORKER_LOST, "The server process writing this script stopped; the words so far are kept."
+        session_id,
+        seq,
+        ErrorCode.WORKER_LOST,
+        "The server process writing this script stopped; the words so far are kept.",
     )
     if not await store.close_session(session_id, frame, settings.STREAMING["STREAM_RETENTION_S"]):
         return

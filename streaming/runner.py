@@ -67,9 +67,7 @@ class Outcome:
     fallback: bool = False
 
 
-async def run_generation(
-    live: LiveStream, store: StreamStore, provider: Provider, fallback: Provider | None
-) -> None:
+async def run_generation(live: LiveStream, store: StreamStore, provider: Provider, fallback: Provider | None) -> None:
     """Run one generation to its end; every exit stores and broadcasts exactly one terminal frame."""
     started = time.monotonic()
     outcome = Outcome(provider_name=provider.name)
@@ -116,7 +114,9 @@ async def _open(
     except ProviderError as exc:
         if fallback is None or fallback.name == provider.name:
             raise
-        logger.warning("provider %s failed before the first word (%s); using %s", provider.name, exc.code, fallback.name)
+        logger.warning(
+            "provider %s failed before the first word (%s); using %s", provider.name, exc.code, fallback.name
+        )
         await database_sync_to_async(services.session_provider_switch)(
             session_id=live.session_id, provider=fallback.name, model=fallback.model
         )

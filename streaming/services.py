@@ -6,16 +6,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-
 from django.utils import timezone
 
 from streaming.models import Connection, StreamSession
 from streaming.protocol import ErrorCode, ScriptRequest
 
 
-def connection_open(
-    *, connection_id: str, user_id: int, client_address: str, user_agent: str, process_id: str
-) -> None:
+def connection_open(*, connection_id: str, user_id: int, client_address: str, user_agent: str, process_id: str) -> None:
     Connection.objects.create(
         id=connection_id,
         user_id=user_id,

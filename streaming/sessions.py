@@ -104,7 +104,9 @@ class SessionsOfConnection:
     async def _raise_missing(self, session_id: str) -> None:
         owner = await database_sync_to_async(selectors.session_owner_id)(session_id)
         if owner == self.user_id:
-            raise ClientError(ErrorCode.RESUME_EXPIRED, "This session ended too long ago to resume; its script is saved.")
+            raise ClientError(
+                ErrorCode.RESUME_EXPIRED, "This session ended too long ago to resume; its script is saved."
+            )
         raise ClientError(ErrorCode.NOT_FOUND, "No such session.")
 
     async def on_wake(self, session_id: str) -> None:

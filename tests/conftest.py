@@ -26,8 +26,11 @@ def fast_streams(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
-async def registry_cleanup() -> AsyncIterator[None]:
+async def registry_cleanup(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Every generation and loop a test started is cancelled and awaited before the next test."""
+    if "transactional_db" in request.fixturenames:
+        # Set the database up inside this fixture, so it is torn down after the cancelled streams save their end.
+        request.getfixturevalue("transactional_db")
     yield
     from streaming.registry import close_registry
 
@@ -75,3 +78,9 @@ async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not await database_sync_to_async(predicate)():
             await asyncio.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings: Any) -> None:
+    """A cheap hasher for test users: PBKDF2's deliberate slowness is a quarter second per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

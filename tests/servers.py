@@ -42,7 +42,7 @@ class DaphneServer:
         self.port = free_port()
         self.env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": "creatornexus.settings",
+            "DJANGO_SETTINGS_MODULE": "tests.e2e_settings",
             "DATABASE_URL": test_database_url(),
             "MOCK_STREAM_DELAY_MS": "0",
             "PYTHONUNBUFFERED": "1",
@@ -79,7 +79,7 @@ class DaphneServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"daphne exited with {self.process.returncode}; see {self.log_path}")
             try:
-                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as response:  # noqa: S310
+                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as response:
                     if response.status == 200:
                         return
             except OSError:
@@ -91,11 +91,11 @@ class DaphneServer:
         import json
         import urllib.error
 
-        request = urllib.request.Request(f"{self.http_url}{path}")  # noqa: S310
+        request = urllib.request.Request(f"{self.http_url}{path}")
         if token:
             request.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(request, timeout=5) as response:
                 return response.status, json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")

@@ -62,7 +62,13 @@ class AppClient:
         return await self.comm.receive_nothing(timeout)
 
     async def generate(self, **fields: Any) -> dict[str, Any]:
-        frame = {"type": "generate", "request_id": "r1", "topic": "pour-over coffee", "platform": "tiktok", "duration": 30}
+        frame = {
+            "type": "generate",
+            "request_id": "r1",
+            "topic": "pour-over coffee",
+            "platform": "tiktok",
+            "duration": 30,
+        }
         await self.send({**frame, **fields})
         started = await self.recv()
         assert started["type"] == "stream.started", started

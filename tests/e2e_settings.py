@@ -1,0 +1,9 @@
+"""Settings of server processes the tests start: the product's, also accepting the tests' cheap password hashes."""
+
+from creatornexus.settings import *  # noqa: F403
+
+# Test users are saved with MD5 (tests/conftest.py: fast_password_hashing); the product's default stays accepted.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.MD5PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]

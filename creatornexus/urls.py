@@ -1,5 +1,6 @@
 """HTTP routes: the page, the API, health, admin."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -14,3 +15,9 @@ urlpatterns = [
     path("healthz", api_views.healthz, name="healthz"),
     path("readyz", api_views.readyz, name="readyz"),
 ]
+
+if settings.STREAMING["TEST_ROUTES"]:
+    # Browser tests break connections on purpose; never on unless STREAMING_TEST_ROUTES=1.
+    from streaming import testing_views
+
+    urlpatterns.append(path("test/drop-sockets", testing_views.drop_sockets, name="test-drop-sockets"))

@@ -1,0 +1,24 @@
+"""Test-only HTTP views (routed only when settings.STREAMING["TEST_ROUTES"] is on): break things on purpose."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from streaming.registry import get_registry
+
+# 1012 ("service restart") would say it best, but Daphne (autobahn) lets a server send only 1000 or 3000-4999;
+# a client that wants to stay connected must reconnect after a server-side 1000 too.
+SERVER_CLOSED = 1000
+
+
+@csrf_exempt
+@require_POST
+async def drop_sockets(request: HttpRequest) -> JsonResponse:
+    """Close every WebSocket of this process from the server side; the generations keep running."""
+    registry = await get_registry()
+    consumers = tuple(registry.connections)
+    for consumer in consumers:
+        await consumer.close(code=SERVER_CLOSED)
+    return JsonResponse({"closed": len(consumers)})

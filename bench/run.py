@@ -1,0 +1,546 @@
+"""The benchmark command: start the servers, run every scenario in every mode, print one table.
+
+    .venv/bin/python -m bench.run            # the full run (a few minutes on 2 cores)
+    .venv/bin/python -m bench.run --quick    # a smoke run in seconds; exits 1 on any gap or failure
+
+See bench/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+MODES = ("baseline", "embedded", "redis")
+SCENARIOS = ("idle", "storm", "stream", "soak")
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
+PASSWORD = "bench-password"
+USERS_PER_STREAMS = 4  # bench.loadgen gives each user 4 clients; the server allows 5 running streams per user
+START_TIMEOUT_S = 30
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def pinning() -> tuple[list[str], list[str]]:
+    """taskset prefixes: the server on core 0, the load generator on core 1 (when there are 2+ cores)."""
+    if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        return ["taskset", "-c", "0"], ["taskset", "-c", "1"]
+    return [], []
+
+
+@dataclass
+class Server:
+    """One Daphne process on a free port, pinned to the server core."""
+
+    mode: str
+    env: dict[str, str]
+    log_dir: Path
+    backlog: int
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Server:
+        app = "bench.baseline:application" if self.mode == "baseline" else "creatornexus.asgi:application"
+        endpoint = f"tcp:port={self.port}:interface=127.0.0.1:backlog={self.backlog}"
+        log = (self.log_dir / f"server-{self.mode}-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(
+            [*pinning()[0], PYTHON, "-m", "daphne", "-e", endpoint, app],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.mode} server exited; see {log.name}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.mode} server did not answer /healthz within {START_TIMEOUT_S}s")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def run_loadgen(server: Server, scenario: str, options: list[str], users: int, timeout_s: float) -> dict[str, Any]:
+    command = [
+        *pinning()[1],
+        PYTHON,
+        "-m",
+        "bench.loadgen",
+        scenario,
+        "--port",
+        str(server.port),
+        "--server-pid",
+        str(server.pid),
+        "--users",
+        str(users if server.mode != "baseline" else 0),
+        "--password",
+        PASSWORD,
+        "--max-seconds",
+        str(timeout_s),
+        *options,
+    ]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=timeout_s + 60, check=False)
+    if done.returncode != 0:
+        tail = done.stderr.decode(errors="replace").strip().splitlines()[-5:]
+        return {"crashed": " | ".join(tail) or f"exit {done.returncode}"}
+    result: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
+    result["loadavg"] = round(os.getloadavg()[0], 1)  # this machine is shared: say how busy it was
+    return result
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="CreatorNexus benchmark (bench/README.md).")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run (seconds); for CI")
+    parser.add_argument("-C", "--clients", type=int, help="stream: concurrent streams (full: 200)")
+    parser.add_argument("-W", "--words", type=int, help="stream: words per script (full: 200)")
+    parser.add_argument("-D", "--delay-ms", type=int, help="mock pacing, ms per word (full: 25)")
+    parser.add_argument("-N", "--storm", type=int, help="storm: connections at once (full: 1000)")
+    parser.add_argument("--idle", type=int, help="idle: connections held (full: 1000)")
+    parser.add_argument("-S", "--soak", type=int, help="soak: sessions back to back (full: 10000)")
+    parser.add_argument("--soak-concurrency", type=int, help="soak: sessions at once (full: 100)")
+    parser.add_argument("--soak-words", type=int, help="soak: words per session (full: 12)")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma list of baseline, embedded, redis")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list of " + ", ".join(SCENARIOS))
+    parser.add_argument("--ramp", default="", help="stream only, e.g. 100,200,400,800: stop a mode past p99 100 ms")
+    parser.add_argument("--auth", choices=["subprotocol", "query"], default="subprotocol")
+    parser.add_argument("--backlog", type=int, default=2048, help="listen backlog of the servers (Twisted: 50)")
+    parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
+    parser.add_argument("--profile", type=Path, help="record py-spy profiles of the stream scenario here")
+    parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (database, server logs)")
+    parser.add_argument(
+        "--work-root",
+        default="/dev/shm" if Path("/dev/shm").is_dir() else None,
+        help="where the throwaway SQLite database and logs go (default tmpfs: disk fsyncs are not the server)",
+    )
+    args = parser.parse_args(argv)
+    sizes = (
+        {
+            "clients": 10,
+            "words": 20,
+            "delay_ms": 10,
+            "storm": 20,
+            "idle": 20,
+            "soak": 40,
+            "soak_concurrency": 10,
+            "soak_words": 12,
+        }
+        if args.quick
+        else {
+            "clients": 200,
+            "words": 200,
+            "delay_ms": 25,
+            "storm": 1000,
+            "idle": 1000,
+            "soak": 10000,
+            "soak_concurrency": 100,
+            "soak_words": 12,
+        }
+    )
+    for name, value in sizes.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def base_env(args: argparse.Namespace, work: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in {"REDIS_URL", "OPENAI_API_KEY"}}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{work / 'bench.sqlite3'}",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "MOCK_STREAM_DELAY_MS": str(args.delay_ms),
+            "JWT_ACCESS_TTL_S": "14400",
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+def mode_env(mode: str, env: dict[str, str], redis_url: str) -> dict[str, str]:
+    if mode == "baseline":
+        return {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
+    if mode == "redis":
+        return {**env, "REDIS_URL": redis_url}
+    return env
+
+
+def redis_flush(url: str) -> str | None:
+    """Flush the bench database; the reason when Redis does not answer."""
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=2)
+        client.flushdb()
+        client.close()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def scenario_options(args: argparse.Namespace, scenario: str, clients: int | None = None) -> list[str]:
+    common = ["--auth", args.auth, "--delay-ms", str(args.delay_ms), "--settle", "0.3" if args.quick else "1.5"]
+    if scenario == "stream":
+        spread = "100" if args.quick else "1000"
+        return [*common, "--clients", str(clients or args.clients), "--words", str(args.words), "--spread-ms", spread]
+    if scenario == "storm":
+        return [*common, "--count", str(args.storm)]
+    if scenario == "idle":
+        return [*common, "--count", str(args.idle)]
+    return [
+        *common,
+        "--count",
+        str(args.soak),
+        "--concurrency",
+        str(args.soak_concurrency),
+        "--words",
+        str(args.soak_words),
+    ]
+
+
+def users_needed(args: argparse.Namespace) -> int:
+    ramp = [int(c) for c in args.ramp.split(",") if c.strip()]
+    most = max([args.clients, args.storm, args.idle, args.soak_concurrency, *ramp])
+    return math.ceil(most / USERS_PER_STREAMS)
+
+
+# ---------------------------------------------------------------- figures, targets, table
+
+
+def figures(scenario: str, r: dict[str, Any]) -> str:
+    text = _figures(scenario, r)
+    return f"{text}; load {r['loadavg']}" if "loadavg" in r else text
+
+
+def _figures(scenario: str, r: dict[str, Any]) -> str:
+    if "crashed" in r:
+        return f"load generator failed: {r['crashed']}"
+    if scenario == "stream":
+        return (
+            f"C={r['clients']} W={r['words_per_stream']} D={r['delay_ms']:g}: {r['words_per_s']:.0f} words/s; "
+            f"late p50 {r['late_p50_ms']} p99 {r['late_p99_ms']} max {r['late_max_ms']} ms; "
+            f"{r['completed']} done {r['failed']} failed {r['gaps']} gaps; cpu {r['server_cpu_pct']}%, "
+            f"{r['words_per_cpu_s']} words/cpu-s (loadgen cpu {r['loadgen_cpu_pct']}%)"
+        )
+    if scenario == "storm":
+        return (
+            f"N={r['count']}: all in {r['all_ms']} ms; p50 {r['p50_ms']} p99 {r['p99_ms']} ms; {r['failures']} failed"
+        )
+    if scenario == "idle":
+        return f"N={r['count']}: {r['kb_per_conn']} KB/conn (RSS {r['rss_before_kb']}->{r['rss_after_kb']} KB)"
+    return (
+        f"S={r['sessions']} x{r['concurrency']}: RSS {r['rss_start_kb'] // 1024}->{r['rss_end_kb'] // 1024} MB "
+        f"(+{r['growth_mb']} MB after {r['warmup']}); {r['failed']} failed {r['gaps']} gaps; "
+        f"{r['sessions_per_s']} sessions/s"
+    )
+
+
+KEY_FIGURE = {  # scenario -> (figure, lower is better)
+    "stream": ("words_per_cpu_s", False),
+    "storm": ("p99_ms", True),
+    "idle": ("kb_per_conn", True),
+    "soak": ("growth_mb", True),
+}
+
+
+def ratio(scenario: str, r: dict[str, Any], base: dict[str, Any] | None) -> str:
+    if base is None or "crashed" in r or "crashed" in base:
+        return "-"
+    parts = []
+    if scenario == "stream":
+        parts.append(_x("p99", r["late_p99_ms"], base["late_p99_ms"]))
+        parts.append(
+            _x(
+                "cpu/word",
+                1 / r["words_per_cpu_s"] if r["words_per_cpu_s"] else None,
+                1 / base["words_per_cpu_s"] if base["words_per_cpu_s"] else None,
+            )
+        )
+    else:
+        key, _ = KEY_FIGURE[scenario]
+        parts.append(_x(key.replace("_", " "), r.get(key), base.get(key)))
+    return "; ".join(parts)
+
+
+def _x(label: str, value: float | None, base: float | None) -> str:
+    if value is None or base is None or base == 0 or math.isnan(value) or math.isnan(base):
+        return f"{label} -"
+    return f"{label} {value / base:.2f}x"
+
+
+def target(scenario: str, mode: str, r: dict[str, Any], args: argparse.Namespace) -> str:
+    if mode == "baseline" or "crashed" in r:
+        return "-"
+    if scenario == "stream":
+        ok = r["late_p99_ms"] < 100 and r["gaps"] == 0 and r["failed"] == 0
+        full = r["clients"] >= 2000 and r["words_per_stream"] == 200 and r["delay_ms"] == 25
+        text = f"2000 streams p99<100ms 0 gaps: p99<100ms at C={r['clients']} {'yes' if ok else 'no'}"
+        return f"{text} -> {'met' if ok and full else 'not met'}"
+    if scenario == "storm":
+        ok = r["failures"] == 0 and r["all_ms"] is not None and r["all_ms"] < 1000 and r["p99_ms"] < 600
+        size = "" if r["count"] >= 1000 else f" (N={r['count']}<1000)"
+        return f"1000 in <1s, p99<600ms{size}: {'met' if ok and not size else 'not met'}"
+    if scenario == "idle":
+        return f"<20 KB/conn: {'met' if r['kb_per_conn'] < 20 else 'not met'}"
+    ok = r["growth_mb"] < 5 and r["failed"] == 0 and r["gaps"] == 0
+    size = "" if r["sessions"] >= 10000 else f" (S={r['sessions']}<10000)"
+    return f"10000 sessions +<5MB 0 fail 0 gaps{size}: {'met' if ok and not size else 'not met'}"
+
+
+def cpu_row(results: dict[tuple[str, str], dict[str, Any]]) -> str | None:
+    emb, red = results.get(("stream", "embedded")), results.get(("stream", "redis"))
+    if not emb or not red or "crashed" in emb or "crashed" in red or not emb["words_per_cpu_s"]:
+        return None
+    extra = emb["words_per_cpu_s"] / red["words_per_cpu_s"] - 1
+    verdict = "met" if extra <= 0.25 else "not met"
+    return f"redis vs embedded CPU per word: {100 * extra:+.0f}% (target <= +25%): {verdict}"
+
+
+def render(rows: list[tuple[str, str, str, str, str]], notes: list[str]) -> tuple[str, str]:
+    header = ("scenario", "mode", "figures", "vs baseline", "target")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(5)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    text = "\n".join(
+        [line.format(*header), line.format(*("-" * w for w in widths))] + [line.format(*row) for row in rows] + notes
+    )
+    md = "\n".join(
+        ["| " + " | ".join(header) + " |", "|" + "---|" * 5]
+        + ["| " + " | ".join(row) + " |" for row in rows]
+        + [""]
+        + [f"- {n}" for n in notes]
+    )
+    return text, md
+
+
+def failures_of(scenario: str, r: dict[str, Any]) -> int:
+    if "crashed" in r:
+        return 1
+    if scenario in ("stream", "soak"):
+        return int(r["failed"]) + int(r["gaps"])
+    return int(r["failures"])
+
+
+# ---------------------------------------------------------------- the run
+
+
+class Bench:
+    """One run: a work directory, the users, and a fresh server per mode (and per scenario unless --quick)."""
+
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.env = base_env(args, work)
+        self.users = users_needed(args)
+
+    def prepare(self) -> None:
+        subprocess.run(
+            [PYTHON, "-m", "bench.fixtures", "--users", str(self.users), "--password", PASSWORD],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            timeout=300,
+        )
+
+    def server(self, mode: str) -> Server:
+        if mode == "redis":
+            problem = redis_flush(self.args.redis_url)
+            if problem:
+                raise RuntimeError(f"redis at {self.args.redis_url}: {problem}")
+        return Server(mode, mode_env(mode, self.env, self.args.redis_url), self.work, self.args.backlog).start()
+
+    def scenario(self, server: Server, scenario: str, clients: int | None = None) -> dict[str, Any]:
+        budget = 120 if self.args.quick else 900
+        spy = self._profile(server, scenario)
+        try:
+            return run_loadgen(server, scenario, scenario_options(self.args, scenario, clients), self.users, budget)
+        finally:
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
+
+    def _profile(self, server: Server, scenario: str) -> subprocess.Popen[bytes] | None:
+        if self.args.profile is None or scenario != "stream" or server.mode == "baseline":
+            return None
+        spy_bin = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+        self.args.profile.mkdir(parents=True, exist_ok=True)
+        out = self.args.profile / f"stream-{server.mode}.txt"
+        spy = subprocess.Popen(
+            [
+                *pinning()[1],
+                spy_bin,
+                "record",
+                "--pid",
+                str(server.pid),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1)
+        return spy
+
+    def run_mode(self, mode: str, scenarios: list[str]) -> dict[str, dict[str, Any]]:
+        results: dict[str, dict[str, Any]] = {}
+        shared = self.server(mode) if self.args.quick else None
+        try:
+            for scenario in scenarios:
+                server = shared or self.server(mode)
+                try:
+                    results[scenario] = self.scenario(server, scenario)
+                finally:
+                    if shared is None:
+                        server.stop()
+                print(f"  {mode:9} {scenario:7} {figures(scenario, results[scenario])}", flush=True)
+        finally:
+            if shared is not None:
+                shared.stop()
+        return results
+
+    def ramp(self, modes: list[str], steps: list[int]) -> list[str]:
+        lines = []
+        for mode in modes:
+            crossed = None
+            for clients in steps:
+                server = self.server(mode)
+                try:
+                    r = self.scenario(server, "stream", clients)
+                finally:
+                    server.stop()
+                line = f"ramp {mode:9} {figures('stream', r)}"
+                print("  " + line, flush=True)
+                lines.append(line)
+                if "crashed" in r or r["late_p99_ms"] >= 100 or r["failed"] or r["gaps"]:
+                    crossed = clients
+                    break
+            verdict = f"p99 crosses 100 ms at C<={crossed}" if crossed else f"p99 < 100 ms up to C={steps[-1]}"
+            lines.append(f"ramp {mode}: {verdict}")
+        return lines
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    pinned = "server on core 0, load generator on core 1" if pinning()[0] else "not pinned"
+    return f"{os.cpu_count()} cores, {model}; {pinned}; Python {sys.version.split()[0]}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    work = Path(tempfile.mkdtemp(prefix="creatornexus-bench-", dir=args.work_root))
+    bench = Bench(args, work)
+    rows: list[tuple[str, str, str, str, str]] = []
+    notes = [
+        f"machine: {machine()}",
+        f"command: {' '.join([Path(PYTHON).name, '-m', 'bench.run', *(argv or sys.argv[1:])])}",
+    ]
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    bad = 0
+    started = time.monotonic()
+    try:
+        bench.prepare()
+        print(f"bench: {machine()}; work dir {work}", flush=True)
+        if "redis" in modes and (problem := redis_flush(args.redis_url)):
+            notes.append(f"redis mode skipped: {args.redis_url} did not answer ({problem})")
+            print(f"bench: {notes[-1]}", flush=True)
+            modes.remove("redis")
+        if args.ramp:
+            steps = [int(c) for c in args.ramp.split(",") if c.strip()]
+            notes += bench.ramp(modes, steps)
+        else:
+            for mode in modes:
+                for scenario, r in bench.run_mode(mode, scenarios).items():
+                    results[(scenario, mode)] = r
+                    bad += failures_of(scenario, r)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    for scenario in scenarios:
+        for mode in modes:
+            r = results.get((scenario, mode))
+            if r is not None:
+                rows.append(
+                    (
+                        scenario,
+                        mode,
+                        figures(scenario, r),
+                        ratio(scenario, r, results.get((scenario, "baseline"))),
+                        target(scenario, mode, r, args),
+                    )
+                )
+    if row := cpu_row(results):
+        notes.insert(0, row)
+    notes.append(f"took {time.monotonic() - started:.0f} s; gaps + failures: {bad}")
+    text, md = render(rows, notes) if rows else ("\n".join(notes), "\n".join(f"- {n}" for n in notes))
+    print("\n" + text, flush=True)
+    if args.markdown:
+        args.markdown.write_text(md + "\n")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -73,11 +73,15 @@ class MockScriptStream:
         self.usage: dict[str, Any] = {}
 
     async def _generate(self) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         for word in self._words:
             if self._closed:
                 return
             if self._delay_s:
-                await asyncio.sleep(self._delay_s)
+                # Paced against the schedule, not "delay after each word": timer overshoot must not add up.
+                due += self._delay_s
+                await asyncio.sleep(max(0.0, due - loop.time()))
             yield word
         self.usage = {"prompt_tokens": 0, "completion_tokens": len(self._words), "total_tokens": len(self._words)}
 

@@ -320,9 +320,15 @@ def stream_chunk(session_id: str, seq: int, text: str, estimated_words: int) -> 
 
 
 def stream_completed(
-    session_id: str, script_id: int | None, seq: int, elapsed_ms: int, usage: dict[str, Any]
+    session_id: str,
+    script_id: int | None,
+    seq: int,
+    elapsed_ms: int,
+    usage: dict[str, Any],
+    *,
+    fallback: bool = False,
 ) -> dict[str, Any]:
-    return {
+    frame: dict[str, Any] = {
         "type": "stream.completed",
         "session_id": session_id,
         "script_id": script_id,
@@ -332,6 +338,9 @@ def stream_completed(
         "elapsed_ms": elapsed_ms,
         "usage": usage,
     }
+    if fallback:
+        frame["fallback"] = True
+    return frame
 
 
 def stream_failed(session_id: str, seq: int, code: ErrorCode, message: str) -> dict[str, Any]:

@@ -74,9 +74,13 @@ async def run_generation(live: LiveStream, store: StreamStore, provider: Provide
     try:
         async with asyncio.timeout(settings.STREAMING["STREAM_DEADLINE_S"]):
             used = await _open(live, store, provider, fallback, outcome)
-            assert outcome.stream is not None
-            await _pump(live, store, used, outcome.stream)
-            outcome.usage = dict(outcome.stream.usage)
+            try:
+                await _pump(live, store, used, outcome)
+            except ProviderError as exc:
+                if live.seq or outcome.fallback or fallback is None or fallback.name == used.name:
+                    raise
+                used = await _switch_to_fallback(live, fallback, outcome, exc)
+                await _pump(live, store, used, outcome)
     except asyncio.CancelledError:
         outcome.status = "cancelled"
         await _finish(live, store, outcome, started)
@@ -114,17 +118,24 @@ async def _open(
     except ProviderError as exc:
         if fallback is None or fallback.name == provider.name:
             raise
-        logger.warning(
-            "provider %s failed before the first word (%s); using %s", provider.name, exc.code, fallback.name
-        )
-        await database_sync_to_async(services.session_provider_switch)(
-            session_id=live.session_id, provider=fallback.name, model=fallback.model
-        )
-        outcome.provider_name, outcome.fallback = fallback.name, True
-        outcome.stream = await fallback.open(live.request)
-        used = fallback
+        used = await _switch_to_fallback(live, fallback, outcome, exc)
     await _announce(live, store, outcome)
     return used
+
+
+async def _switch_to_fallback(live: LiveStream, fallback: Provider, outcome: Outcome, exc: ProviderError) -> Provider:
+    """The provider failed before any word: the fallback writes the whole script instead (never a mix)."""
+    logger.warning(
+        "provider failed before the first word of %s (%s); using %s", live.session_id, exc.code, fallback.name
+    )
+    if outcome.stream is not None:
+        await outcome.stream.aclose()
+    await database_sync_to_async(services.session_provider_switch)(
+        session_id=live.session_id, provider=fallback.name, model=fallback.model
+    )
+    outcome.provider_name, outcome.fallback = fallback.name, True
+    outcome.stream = await fallback.open(live.request)
+    return fallback
 
 
 async def _announce(live: LiveStream, store: StreamStore, outcome: Outcome) -> None:
@@ -143,19 +154,22 @@ async def _announce(live: LiveStream, store: StreamStore, outcome: Outcome) -> N
             live.listeners.discard(listener)
 
 
-async def _pump(live: LiveStream, store: StreamStore, provider: Provider, stream: ScriptStream) -> None:
+async def _pump(live: LiveStream, store: StreamStore, provider: Provider, outcome: Outcome) -> None:
+    stream = outcome.stream
+    assert stream is not None
     if provider.whole_words:
         async for word in stream:
             await _emit(live, store, word)
-        return
-    from streaming.words import WordSplitter
+    else:
+        from streaming.words import WordSplitter
 
-    splitter = WordSplitter()
-    async for delta in stream:
-        for word in splitter.feed(delta):
+        splitter = WordSplitter()
+        async for delta in stream:
+            for word in splitter.feed(delta):
+                await _emit(live, store, word)
+        for word in splitter.flush():
             await _emit(live, store, word)
-    for word in splitter.flush():
-        await _emit(live, store, word)
+    outcome.usage = dict(stream.usage)
 
 
 async def _emit(live: LiveStream, store: StreamStore, word: str) -> None:
@@ -211,7 +225,9 @@ async def _finish(live: LiveStream, store: StreamStore, outcome: Outcome, starte
 
 def _terminal_frame(live: LiveStream, outcome: Outcome, elapsed_ms: int) -> dict[str, Any]:
     if outcome.status == "completed":
-        return protocol.stream_completed(live.session_id, live.script_id, live.seq, elapsed_ms, outcome.usage)
+        return protocol.stream_completed(
+            live.session_id, live.script_id, live.seq, elapsed_ms, outcome.usage, fallback=outcome.fallback
+        )
     if outcome.status == "cancelled":
         return protocol.stream_cancelled(live.session_id, live.seq)
     return protocol.stream_failed(live.session_id, live.seq, outcome.code or ErrorCode.INTERNAL_ERROR, outcome.message)

@@ -48,10 +48,10 @@ class LiveStream:
     remote_watched: bool = False
     woken_seq: int = 0
     task: asyncio.Task[None] | None = None
+    estimated_words: int = field(init=False)
 
-    @property
-    def estimated_words(self) -> int:
-        return self.request.estimated_words
+    def __post_init__(self) -> None:
+        self.estimated_words = self.request.estimated_words  # once, not per word
 
 
 @dataclass
@@ -75,12 +75,12 @@ async def run_generation(live: LiveStream, store: StreamStore, provider: Provide
         async with asyncio.timeout(settings.STREAMING["STREAM_DEADLINE_S"]):
             used = await _open(live, store, provider, fallback, outcome)
             try:
-                await _pump(live, store, used, outcome)
+                await _pump(live, used, outcome)
             except ProviderError as exc:
                 if live.seq or outcome.fallback or fallback is None or fallback.name == used.name:
                     raise
                 used = await _switch_to_fallback(live, fallback, outcome, exc)
-                await _pump(live, store, used, outcome)
+                await _pump(live, used, outcome)
     except asyncio.CancelledError:
         outcome.status = "cancelled"
         await _finish(live, store, outcome, started)
@@ -145,7 +145,11 @@ async def _announce(live: LiveStream, store: StreamStore, outcome: Outcome) -> N
     live.started_frame = protocol.stream_started(
         live.request.request_id, live.session_id, live.estimated_words, outcome.provider_name, fallback=outcome.fallback
     )
-    await store.open_session(live.session_id, live.owner_id, live.process_id, live.estimated_words)
+    try:
+        await store.open_session(live.session_id, live.owner_id, live.process_id, live.estimated_words, live.words)
+    except Exception:
+        # The store is down: this process's listeners still get every word; the store catches up when it is back.
+        logger.exception("storing the start of %s failed", live.session_id)
     frame = protocol.encode(live.started_frame)
     for listener in tuple(live.listeners):
         try:
@@ -154,30 +158,29 @@ async def _announce(live: LiveStream, store: StreamStore, outcome: Outcome) -> N
             live.listeners.discard(listener)
 
 
-async def _pump(live: LiveStream, store: StreamStore, provider: Provider, outcome: Outcome) -> None:
+async def _pump(live: LiveStream, provider: Provider, outcome: Outcome) -> None:
     stream = outcome.stream
     assert stream is not None
     if provider.whole_words:
         async for word in stream:
-            await _emit(live, store, word)
+            await _emit(live, word)
     else:
         from streaming.words import WordSplitter
 
         splitter = WordSplitter()
         async for delta in stream:
             for word in splitter.feed(delta):
-                await _emit(live, store, word)
+                await _emit(live, word)
         for word in splitter.flush():
-            await _emit(live, store, word)
+            await _emit(live, word)
     outcome.usage = dict(stream.usage)
 
 
-async def _emit(live: LiveStream, store: StreamStore, word: str) -> None:
+async def _emit(live: LiveStream, word: str) -> None:
     """The per-word hot path: number it, keep it, hand it to every live listener."""
     live.seq += 1
     seq = live.seq
     live.words.append(word)
-    store.buffer_word(live.session_id, word)
     if live.listeners:
         frame = protocol.stream_chunk(live.session_id, seq, word, live.estimated_words)
         for listener in tuple(live.listeners):

@@ -25,16 +25,15 @@ class SessionState:
 
 
 class StreamStore(Protocol):
-    """Every read and write of shared stream state. Words are buffered and written once per tick."""
+    """Every read and write of shared stream state. Words are written once per tick, never per word."""
 
-    async def open_session(self, session_id: str, owner_id: int, process_id: str, estimated_words: int) -> None:
-        """Record a new running session owned by `process_id`."""
-
-    def buffer_word(self, session_id: str, text: str) -> None:
-        """Queue the next word of a session (hot path: no I/O); flush() writes it."""
+    async def open_session(
+        self, session_id: str, owner_id: int, process_id: str, estimated_words: int, words: list[str]
+    ) -> None:
+        """Record a running session of this process; `words` is its live list, which only grows (seq = index + 1)."""
 
     async def flush(self) -> None:
-        """Write every buffered word, all sessions in one round trip."""
+        """Write the new words of every running session of this process, all in one round trip."""
 
     async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> bool:
         """Flush, then set the terminal frame unless one is set already (first wins); keep for retention."""

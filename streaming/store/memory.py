@@ -17,11 +17,11 @@ class MemoryStore:
         self._cancels: set[str] = set()
         self._processes: dict[str, tuple[float, dict[str, Any]]] = {}
 
-    async def open_session(self, session_id: str, owner_id: int, process_id: str, estimated_words: int) -> None:
-        self._sessions[session_id] = SessionState(session_id, owner_id, process_id, estimated_words)
-
-    def buffer_word(self, session_id: str, text: str) -> None:
-        self._sessions[session_id].words.append(text)
+    async def open_session(
+        self, session_id: str, owner_id: int, process_id: str, estimated_words: int, words: list[str]
+    ) -> None:
+        # The live list itself: in one process there is nothing to copy or flush.
+        self._sessions[session_id] = SessionState(session_id, owner_id, process_id, estimated_words, words=words)
 
     async def flush(self) -> None:
         return None

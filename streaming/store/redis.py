@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -44,8 +45,24 @@ def _running_ttl_s() -> int:
     return int(knobs["STREAM_DEADLINE_S"] + knobs["STREAM_RETENTION_S"] + 60)
 
 
+@dataclass(eq=False)
+class _Local:
+    """A running session of this process: its live word list and how much of it Redis holds."""
+
+    owner_id: int
+    process_id: str
+    estimated_words: int
+    words: list[str]
+    flushed: int = 0
+    # (terminal frame, retention) once the session ended; written after its last words, retried until it is.
+    closing: tuple[dict[str, Any], int] | None = None
+
+    def meta(self) -> dict[str, str | int]:
+        return {"owner": self.owner_id, "proc": self.process_id, "est": self.estimated_words}
+
+
 class RedisStore:
-    """Words in a list per session (index + 1 = seq), state in a hash, one pipeline per flush."""
+    """Words in a list per session (index + 1 = seq), state in a hash, one pipeline per flush for all sessions."""
 
     def __init__(self, url: str) -> None:
         self._redis = aioredis.Redis.from_url(
@@ -55,52 +72,90 @@ class RedisStore:
             socket_timeout=5,
             health_check_interval=10,
         )
-        self._pending: dict[str, list[str]] = {}
+        self._local: dict[str, _Local] = {}
         self._flush_lock = asyncio.Lock()
 
-    async def open_session(self, session_id: str, owner_id: int, process_id: str, estimated_words: int) -> None:
+    async def open_session(
+        self, session_id: str, owner_id: int, process_id: str, estimated_words: int, words: list[str]
+    ) -> None:
+        local = _Local(owner_id, process_id, estimated_words, words)
+        self._local[session_id] = local
+        await self._write_meta(session_id, local)
+
+    async def _write_meta(self, session_id: str, local: _Local) -> None:
         ttl = _running_ttl_s()
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(session_key(session_id), mapping={"owner": owner_id, "proc": process_id, "est": estimated_words})
+            pipe.hset(session_key(session_id), mapping=local.meta())
             pipe.expire(session_key(session_id), ttl)
-            pipe.hset(RUNNING_KEY, session_id, process_id)
+            pipe.hset(RUNNING_KEY, session_id, local.process_id)
             await pipe.execute()
 
-    def buffer_word(self, session_id: str, text: str) -> None:
-        pending = self._pending.get(session_id)
-        if pending is None:
-            self._pending[session_id] = [text]
-        else:
-            pending.append(text)
-
     async def flush(self) -> None:
+        """New words of every running session in one pipeline, then the ends of sessions that closed."""
         async with self._flush_lock:
-            if not self._pending:
-                return
-            batch, self._pending = self._pending, {}
-            ttl = _running_ttl_s()
-            try:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for session_id, words in batch.items():
-                        pipe.rpush(words_key(session_id), *words)
-                        pipe.expire(words_key(session_id), ttl)
-                    await pipe.execute()
-            except Exception:
-                # Keep the words, in order, ahead of anything buffered meanwhile; the next flush retries.
-                for session_id, words in batch.items():
-                    self._pending[session_id] = words + self._pending.get(session_id, [])
-                raise
+            await self._write_words()
+            for session_id, local in [(sid, local) for sid, local in self._local.items() if local.closing]:
+                assert local.closing is not None
+                await self._write_terminal(session_id, local, *local.closing)
+                del self._local[session_id]
+
+    async def _write_words(self) -> None:
+        batch = [
+            (sid, local, len(local.words)) for sid, local in self._local.items() if len(local.words) > local.flushed
+        ]
+        if not batch:
+            return
+        ttl = _running_ttl_s()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id, local, upto in batch:
+                pipe.rpush(words_key(session_id), *local.words[local.flushed : upto])
+                if local.flushed == 0:
+                    pipe.expire(words_key(session_id), ttl)
+            replies = iter(await pipe.execute())
+        lost = []
+        for session_id, local, upto in batch:
+            length = next(replies)
+            if local.flushed == 0:
+                next(replies)
+            if length != upto:
+                lost.append((session_id, local, upto))
+            local.flushed = upto
+        for session_id, local, upto in lost:
+            await self._restore(session_id, local, upto)
+
+    async def _restore(self, session_id: str, local: _Local, upto: int) -> None:
+        """Redis lost this session (restart, flush): write it again from the live list, so seq = index + 1 holds."""
+        logger.warning("Redis lost running session %s; restoring its %d words", session_id, upto)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(words_key(session_id))
+            pipe.rpush(words_key(session_id), *local.words[:upto])
+            pipe.expire(words_key(session_id), _running_ttl_s())
+            await pipe.execute()
+        await self._write_meta(session_id, local)
 
     async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> bool:
+        local = self._local.get(session_id)
+        if local is None:
+            return await self._write_terminal(session_id, None, terminal, retention_s)
+        # Kept until written: if Redis is down now, every later flush tick tries again.
+        local.closing = (terminal, retention_s)
         await self.flush()
+        return True
+
+    async def _write_terminal(
+        self, session_id: str, local: _Local | None, terminal: dict[str, Any], retention_s: int
+    ) -> bool:
+        """Set the terminal frame unless one is set (first wins) and start the retention window."""
         async with self._redis.pipeline(transaction=True) as pipe:
+            if local is not None:
+                pipe.hset(session_key(session_id), mapping=local.meta())  # still there after a Redis restart
             pipe.hsetnx(session_key(session_id), "terminal", orjson.dumps(terminal).decode())
             pipe.hdel(RUNNING_KEY, session_id)
             pipe.expire(session_key(session_id), retention_s)
             pipe.expire(words_key(session_id), retention_s)
             pipe.delete(cancel_key(session_id), watched_key(session_id))
-            won, *_ = await pipe.execute()
-        return bool(won)
+            replies = await pipe.execute()
+        return bool(replies[1 if local is not None else 0])
 
     async def read(self, session_id: str, after_seq: int) -> SessionState | None:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -19,6 +22,24 @@ from streaming.sessions import SessionsOfConnection
 
 logger = logging.getLogger(__name__)
 
+# Backoff while the channel layer (Redis) is unreachable: the socket stays open, wake-ups resume after.
+LAYER_RETRY_FIRST_S = 0.5
+LAYER_RETRY_MAX_S = 5.0
+
+
+async def receive_through_outages(receive: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """The next channel-layer message, waiting out layer failures instead of raising them."""
+    delay = LAYER_RETRY_FIRST_S
+    while True:
+        try:
+            return await receive()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("channel layer receive failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, LAYER_RETRY_MAX_S)
+
 
 class StreamConsumer(AsyncWebsocketConsumer):
     """One per socket. Generations run in registry-owned tasks, so every frame is answered at once."""
@@ -26,6 +47,15 @@ class StreamConsumer(AsyncWebsocketConsumer):
     registry: ProcessRegistry | None = None
     sessions: SessionsOfConnection | None = None
     connection_id: str = ""
+
+    @property
+    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        """Channels sets this to the layer's receive; a Redis outage must not kill the socket (1011)."""
+        self._channel_receive = partial(receive_through_outages, receive)
 
     async def connect(self) -> None:
         user = self.scope.get("user")

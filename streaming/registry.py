@@ -45,14 +45,15 @@ class ProcessRegistry:
         self.started_at = time.time()
         self._loops: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._next_heartbeat = 0.0
         self._next_db_sweep = 0.0
 
     def start(self) -> None:
         self._loops = [
             asyncio.create_task(self._every(settings.STREAMING["FLUSH_INTERVAL_MS"] / 1000, self._flush), name="flush"),
             asyncio.create_task(self._every(CONTROL_INTERVAL_S, self._control), name="control"),
-            asyncio.create_task(self._every(HOUSEKEEPING_INTERVAL_S, self._housekeeping), name="housekeeping"),
+            asyncio.create_task(self._every(HOUSEKEEPING_INTERVAL_S, self._tick), name="tick"),
+            # Its own loop: nothing a connection or a watcher does can delay this process's heartbeat.
+            asyncio.create_task(self._every(settings.STREAMING["PROCESS_TTL_S"] / 3, self._liveness), name="liveness"),
         ]
 
     async def aclose(self) -> None:
@@ -131,16 +132,27 @@ class ProcessRegistry:
             if live is not None:
                 live.remote_watched = True
 
-    async def _housekeeping(self) -> None:
+    async def _tick(self) -> None:
+        """Every second: server pings and idle timeouts, and a safety poll of every remote watch."""
         now = time.monotonic()
         for connection in tuple(self.connections):
-            await connection.tick(now)
+            await self._guarded(connection.tick(now), "connection tick")
         for watcher in tuple(self.watchers):
-            await watcher.poll()
-        if now >= self._next_heartbeat:
-            self._next_heartbeat = now + settings.STREAMING["PROCESS_TTL_S"] / 3
-            await self.heartbeat()
-            await self._sweep_lost_sessions()
+            await self._guarded(watcher.poll(), "watch poll")
+
+    async def _guarded(self, work: Awaitable[Any], what: str) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.warning("%s failed; the next tick tries again", what, exc_info=True)
+
+    async def _liveness(self) -> None:
+        """Say this process is alive; fail the sessions of processes that are not."""
+        await self.heartbeat()
+        await self._sweep_lost_sessions()
+        now = time.monotonic()
         if now >= self._next_db_sweep:
             self._next_db_sweep = now + 30
             alive = list(await self.store.processes())

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from django.conf import settings
+
 from streaming import protocol
+from streaming.protocol import ErrorCode
 from streaming.store import SessionState, StreamStore
 
 Send = Callable[[str], Awaitable[None]]
+
+# Beyond the process liveness window, how long a followed session may be missing from the store.
+LOST_GRACE_S = 5
 
 
 class Watch:
@@ -101,6 +108,7 @@ class RemoteWatch(Watch):
         super().__init__(*args, **kwargs)
         self._store = store
         self._lock = asyncio.Lock()
+        self._missing_since: float | None = None
 
     async def poll(self) -> SessionState | None:
         """Send every stored word after the last one sent, and the terminal frame once it is there."""
@@ -108,6 +116,23 @@ class RemoteWatch(Watch):
             if self.done:
                 return None
             state = await self._store.read(self.session_id, self.last_sent)
-            if state is not None:
-                await self.replay(chunk_frames(state), state.terminal)
+            if state is None:
+                await self._session_missing()
+                return None
+            self._missing_since = None
+            await self.replay(chunk_frames(state), state.terminal)
             return state
+
+    async def _session_missing(self) -> None:
+        """The store lost a session we follow (a Redis restart): its writer restores it within a tick if alive.
+
+        If it stays gone past the liveness window, nobody will: end it rather than wait forever.
+        """
+        now = time.monotonic()
+        if self._missing_since is None:
+            self._missing_since = now
+        elif now - self._missing_since > settings.STREAMING["PROCESS_TTL_S"] + LOST_GRACE_S:
+            message = "The stream's state was lost with the server that held it; the words so far are kept."
+            await self.deliver_terminal(
+                protocol.stream_failed(self.session_id, self.last_sent, ErrorCode.WORKER_LOST, message)
+            )

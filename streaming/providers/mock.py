@@ -32,6 +32,16 @@ _BODY = [
     "Write down what worked, because memory is a poor notebook.",
     "Ask yourself what your audience needs to hear first.",
 ]
+# Closers of 1 to 7 words, so a script reaches its estimated length on a sentence boundary.
+_CLOSERS = [
+    "Really.",
+    "Try it.",
+    "That is it.",
+    "It really does work.",
+    "Keep going, it gets easier.",
+    "You will see the difference quickly.",
+    "Give it one honest week and see.",
+]
 _CTA = {
     Platform.TIKTOK: "Follow for part two and tell me in the comments how it went.",
     Platform.YOUTUBE_SHORTS: "Subscribe for more quick tips like this one.",
@@ -55,11 +65,16 @@ def mock_script(request: ScriptRequest) -> list[str]:
     words = " ".join(parts).split()
     chapter = 2
     while len(words) + len(cta) < target:
-        if request.platform is Platform.YOUTUBE and len(words) // 120 >= chapter:
+        sentence = rng.choice(_BODY).split()
+        room = target - len(cta) - len(words)
+        if len(sentence) > room:
+            # End on whole sentences: short closers fill the last few words exactly.
+            sentence = _CLOSERS[min(room, len(_CLOSERS)) - 1].split()
+        if request.platform is Platform.YOUTUBE and len(words) // 120 >= chapter and room > 10:
             words += ["Chapter", f"{chapter}:"]
             chapter += 1
-        words += rng.choice(_BODY).split()
-    words = words[: max(1, target - len(cta))] + cta
+        words += sentence
+    words += cta
     return [word + " " for word in words[:-1]] + [words[-1]]
 
 

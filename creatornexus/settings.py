@@ -4,6 +4,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -123,19 +124,32 @@ SERVESTATIC_USE_FINDERS = True
 SERVESTATIC_AUTOREFRESH = DEBUG
 
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
-    CHANNEL_LAYERS = {
+# Sentinel: "host:port,host:port"; then REDIS_URL gives only the password and database, the master comes from them.
+REDIS_SENTINELS = [
+    (host, int(port)) for host, _, port in (item.rpartition(":") for item in env_list("REDIS_SENTINELS"))
+]
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+
+
+def redis_channel_layers(url: str, sentinels: list[tuple[str, int]], master: str) -> dict[str, Any]:
+    """channels-redis for REDIS_URL, or for the Sentinel master with the URL's password and db."""
+    # redis-py 8 defaults socket_timeout to 5 s, which kills the layer's idle blocking readers.
+    host: dict[str, Any] = {"address": url, "socket_timeout": None, "socket_connect_timeout": 5}
+    if sentinels:
+        parsed = urlparse(url)
+        host = {
+            "sentinels": sentinels,
+            "master_name": master,
+            "db": int(parsed.path.strip("/") or 0),
+            "password": parsed.password,
+            "socket_timeout": None,
+            "socket_connect_timeout": 5,
+        }
+    return {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        # redis-py 8 defaults to 5 s, which kills the layer's idle blocking readers.
-                        "socket_timeout": None,
-                        "socket_connect_timeout": 5,
-                    }
-                ],
+                "hosts": [host],
                 # The default (100) drops messages silently under load; the layer only carries wake-ups.
                 "capacity": 1500,
                 "expiry": 30,
@@ -143,6 +157,10 @@ if REDIS_URL:
             },
         }
     }
+
+
+if REDIS_URL:
+    CHANNEL_LAYERS = redis_channel_layers(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

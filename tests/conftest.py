@@ -14,7 +14,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.wsclient import AppClient
 
-pytest_plugins = ["tests.fixtures_openai"]
+pytest_plugins = ["tests.fixtures_openai", "tests.redisutil"]
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "false")
 

@@ -12,20 +12,33 @@ from channels.layers import channel_layers
 
 from streaming.store import get_store
 from tests.conftest import access_for
-from tests.redisutil import channel_layers_for, flushed_redis
+from tests.redisutil import SENTINEL_MASTER, channel_layers_for, flushed_redis
 from tests.wsclient import AppClient
 
 TERMINAL = {"stream.completed", "stream.failed", "stream.cancelled"}
 OpenClient = Callable[..., Awaitable[AppClient]]
 
 
-@pytest.fixture(params=["embedded", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        "embedded",
+        pytest.param("redis", marks=pytest.mark.redis),
+        pytest.param("sentinel", marks=pytest.mark.redis),
+    ]
+)
 def mode(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
-    """Every test here runs on the in-memory store and layer, then on Redis (store and channels-redis)."""
+    """Every test here runs on the in-memory store and layer, on Redis, and on Redis found through Sentinel."""
     if request.param == "redis":
         url = flushed_redis()
         settings.REDIS_URL = url
         settings.CHANNEL_LAYERS = channel_layers_for(url)
+    elif request.param == "sentinel":
+        url = flushed_redis()
+        sentinels = request.getfixturevalue("sentinel")
+        settings.REDIS_URL = url.replace("127.0.0.1:6379", "sentinel-named-master")
+        settings.REDIS_SENTINELS = sentinels
+        settings.REDIS_SENTINEL_MASTER = SENTINEL_MASTER
+        settings.CHANNEL_LAYERS = channel_layers_for(settings.REDIS_URL, sentinels, SENTINEL_MASTER)
     else:
         settings.REDIS_URL = ""
         settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

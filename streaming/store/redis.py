@@ -6,10 +6,12 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import orjson
 import redis.asyncio as aioredis
 from django.conf import settings
+from redis.asyncio.sentinel import Sentinel
 
 from streaming.store.base import SessionState
 
@@ -45,6 +47,26 @@ def _running_ttl_s() -> int:
     return int(knobs["STREAM_DEADLINE_S"] + knobs["STREAM_RETENTION_S"] + 60)
 
 
+def connect(url: str) -> aioredis.Redis:
+    """A client for REDIS_URL, or for the master its Sentinels name when REDIS_SENTINELS is set."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+        "health_check_interval": 10,
+    }
+    if not settings.REDIS_SENTINELS:
+        return aioredis.Redis.from_url(url, **options)
+    parsed = urlparse(url)
+    sentinel = Sentinel(settings.REDIS_SENTINELS, socket_connect_timeout=2)
+    return sentinel.master_for(
+        settings.REDIS_SENTINEL_MASTER,
+        db=int(parsed.path.strip("/") or 0),
+        password=parsed.password,
+        **options,
+    )
+
+
 @dataclass(eq=False)
 class _Local:
     """A running session of this process: its live word list and how much of it Redis holds."""
@@ -65,13 +87,7 @@ class RedisStore:
     """Words in a list per session (index + 1 = seq), state in a hash, one pipeline per flush for all sessions."""
 
     def __init__(self, url: str) -> None:
-        self._redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=2,
-            socket_timeout=5,
-            health_check_interval=10,
-        )
+        self._redis = connect(url)
         self._local: dict[str, _Local] = {}
         self._flush_lock = asyncio.Lock()
 

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 import pytest
 import redis
 import websockets
@@ -21,6 +20,7 @@ from streaming.models import StreamSession
 from tests.conftest import access_for, make_user
 from tests.redisutil import flushed_redis, redis_server_binary
 from tests.servers import DaphneServer, free_port
+from tests.wsclient import SocketClient, open_socket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -29,63 +29,9 @@ TERMINAL = {"stream.completed", "stream.failed", "stream.cancelled"}
 CLUSTER_ENV = {"MOCK_STREAM_DELAY_MS": "20", "PROCESS_TTL_S": "3"}
 
 
-class Socket:
-    """A protocol v1 client over a real socket; every wait has a timeout."""
-
-    def __init__(self, connection: websockets.ClientConnection) -> None:
-        self.connection = connection
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.connection.send(orjson.dumps(frame).decode())
-
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            frame: dict[str, Any] = orjson.loads(await self.connection.recv())
-        return frame
-
-    async def recv_until(self, kinds: set[str], timeout: float = 10) -> list[dict[str, Any]]:
-        """Every frame up to and including the first whose type is in `kinds` (pings skipped)."""
-        frames: list[dict[str, Any]] = []
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.recv(timeout)
-                if frame["type"] == "ping":
-                    continue
-                frames.append(frame)
-                if frame["type"] in kinds:
-                    return frames
-
-    async def chunks_up_to(self, seq: int) -> list[dict[str, Any]]:
-        frames = await self.recv_until({"stream.chunk"})
-        while frames[-1]["seq"] < seq:
-            frames += await self.recv_until({"stream.chunk"})
-        return frames
-
-    async def generate(self, duration: int = 30) -> dict[str, Any]:
-        await self.send({"type": "generate", "request_id": "r1", "topic": "pour-over coffee", "platform": "tiktok",
-                         "duration": duration})  # fmt: skip
-        started = await self.recv()
-        assert started["type"] == "stream.started", started
-        return started
-
-    async def resume(self, session_id: str, last_seq: int = 0) -> None:
-        await self.send({"type": "resume", "session_id": session_id, "last_seq": last_seq})
-
-    async def silent(self, timeout: float = 0.3) -> bool:
-        try:
-            async with asyncio.timeout(timeout):
-                await self.connection.recv()
-        except TimeoutError:
-            return True
-        return False
-
-
 @asynccontextmanager
-async def socket(server: DaphneServer, token: str) -> AsyncIterator[Socket]:
-    async with websockets.connect(f"{server.ws_url}?token={token}", open_timeout=5) as connection:
-        client = Socket(connection)
-        established = await client.recv()
-        assert established["type"] == "connection.established", established
+async def socket(server: DaphneServer, token: str) -> AsyncIterator[SocketClient]:
+    async with open_socket(f"{server.ws_url}?token={token}") as client:
         yield client
 
 

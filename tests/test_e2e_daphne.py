@@ -7,15 +7,15 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 import pytest
 from channels.db import database_sync_to_async
 from rest_framework_simplejwt.tokens import RefreshToken
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import access_for, make_user
 from tests.servers import DaphneServer
+from tests.wsclient import SocketClient, open_socket
 
 pytestmark = pytest.mark.e2e
 
@@ -29,48 +29,10 @@ def daphne(django_db_setup: Any) -> Iterator[DaphneServer]:
         yield server
 
 
-class Socket:
-    """Protocol v1 over a real socket; every wait has a timeout."""
-
-    def __init__(self, conn: ClientConnection) -> None:
-        self.conn = conn
-        self.established: dict[str, Any] = {}
-
-    async def send(self, frame: dict[str, Any]) -> None:
-        await self.conn.send(orjson.dumps(frame).decode())
-
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
-        frame: dict[str, Any] = orjson.loads(await asyncio.wait_for(self.conn.recv(), timeout))
-        return frame
-
-    async def recv_until(self, kinds: set[str], timeout: float = 15) -> list[dict[str, Any]]:
-        frames: list[dict[str, Any]] = []
-        async with asyncio.timeout(timeout):
-            while frames == [] or frames[-1]["type"] not in kinds:
-                frames.append(await self.recv(timeout))
-        return frames
-
-    async def generate(self, **fields: Any) -> dict[str, Any]:
-        frame = {
-            "type": "generate",
-            "request_id": "e1",
-            "topic": "pour-over coffee",
-            "platform": "tiktok",
-            "duration": 30,
-        }
-        await self.send({**frame, **fields})
-        started = await self.recv()
-        assert started["type"] == "stream.started", started
-        return started
-
-
 @asynccontextmanager
-async def opened(server: DaphneServer, query: str = "", **options: Any) -> AsyncIterator[Socket]:
+async def opened(server: DaphneServer, query: str = "", **options: Any) -> AsyncIterator[SocketClient]:
     """A socket that has received connection.established."""
-    async with connect(server.ws_url + query, proxy=None, open_timeout=5, **options) as conn:
-        socket = Socket(conn)
-        socket.established = await socket.recv()
-        assert socket.established["type"] == "connection.established", socket.established
+    async with open_socket(server.ws_url + query, **options) as socket:
         yield socket
 
 

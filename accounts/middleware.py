@@ -6,14 +6,15 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken, TokenError
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.utils import get_md5_hash_password
 
+from accounts.users import user_loader
 from streaming.protocol import BEARER_PREFIX, SUBPROTOCOL
 
 logger = logging.getLogger(__name__)
@@ -39,15 +40,25 @@ def token_from_scope(scope: Scope) -> tuple[str | None, str | None]:
     return None, answer
 
 
-def user_for_token(raw: str) -> Any:
-    """SimpleJWT's own checks: signature, expiry, token type (access only), user exists and is active."""
+async def user_for_token(raw: str) -> Any:
+    """SimpleJWT validates the token (signature, expiry, access type); the user must exist and be active."""
     try:
         token = AccessToken(raw)  # type: ignore[arg-type]  # SimpleJWT accepts str at runtime
-        return JWTAuthentication().get_user(token)
-    except (TokenError, InvalidToken, AuthenticationFailed) as exc:
+        user_id = token[api_settings.USER_ID_CLAIM]
+    except (TokenError, KeyError) as exc:
         # The reason, never the token: tokens stay out of logs.
         logger.info("socket authentication refused: %s", type(exc).__name__)
         return AnonymousUser()
+    user = await user_loader().load(user_id)
+    if user is None or (api_settings.CHECK_USER_IS_ACTIVE and not user.is_active):
+        logger.info("socket authentication refused: %s", "unknown user" if user is None else "inactive user")
+        return AnonymousUser()
+    if api_settings.CHECK_REVOKE_TOKEN and token.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(
+        user.password
+    ):
+        logger.info("socket authentication refused: token revoked by a password change")
+        return AnonymousUser()
+    return user
 
 
 class JWTAuthMiddleware:
@@ -58,7 +69,7 @@ class JWTAuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
         raw, answer = token_from_scope(scope)
-        user = await database_sync_to_async(user_for_token)(raw) if raw else AnonymousUser()
+        user = await user_for_token(raw) if raw else AnonymousUser()
         scope = {**scope, "user": user, "cn_subprotocol": answer}
         return await self.inner(scope, receive, send)
 

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.utils import timezone
 
 from streaming import protocol, services
 from streaming.protocol import Cancel, ClientError, CloseCode, ErrorCode, Ping, Pong, Resume, ScriptRequest
@@ -22,40 +19,16 @@ from streaming.sessions import SessionsOfConnection
 
 logger = logging.getLogger(__name__)
 
-# Backoff while the channel layer (Redis) is unreachable: the socket stays open, wake-ups resume after.
-LAYER_RETRY_FIRST_S = 0.5
-LAYER_RETRY_MAX_S = 5.0
-
-
-async def receive_through_outages(receive: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
-    """The next channel-layer message, waiting out layer failures instead of raising them."""
-    delay = LAYER_RETRY_FIRST_S
-    while True:
-        try:
-            return await receive()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            logger.warning("channel layer receive failed (%s); retrying in %.1fs", type(exc).__name__, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, LAYER_RETRY_MAX_S)
-
 
 class StreamConsumer(AsyncWebsocketConsumer):
     """One per socket. Generations run in registry-owned tasks, so every frame is answered at once."""
 
+    # No channel per socket: the registry holds one per process and fans wake-ups out to watches here.
+    # get_channel_layer() documents None for an alias that is not configured.
+    channel_layer_alias = "no-per-socket-channel"
     registry: ProcessRegistry | None = None
     sessions: SessionsOfConnection | None = None
     connection_id: str = ""
-
-    @property
-    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
-        return self._channel_receive
-
-    @channel_receive.setter
-    def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        """Channels sets this to the layer's receive; a Redis outage must not kill the socket (1011)."""
-        self._channel_receive = partial(receive_through_outages, receive)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -71,16 +44,17 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.ping_counter = 0
         knobs = settings.STREAMING
         self.bucket = TokenBucket(knobs["RATE_LIMIT_BURST"], knobs["RATE_LIMIT_PER_S"])
-        await database_sync_to_async(services.connection_open)(
-            connection_id=self.connection_id,
-            user_id=user.pk,
-            client_address=self._client_address(),
-            user_agent=self._header(b"user-agent"),
-            process_id=self.registry.process_id,
+        self.registry.log_open(
+            services.ConnectionOpened(
+                self.connection_id,
+                user.pk,
+                self._client_address(),
+                self._header(b"user-agent"),
+                self.registry.process_id,
+                timezone.now(),
+            )
         )
-        self.sessions = SessionsOfConnection(
-            self.registry, user.pk, self.connection_id, self.channel_name, self.send_text
-        )
+        self.sessions = SessionsOfConnection(self.registry, user.pk, self.connection_id, self.send_text)
         await self.accept(subprotocol)
         self.registry.connections.add(self)
         await self.send_frame(protocol.connection_established(self.connection_id, user.pk, user.get_username()))
@@ -90,7 +64,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         self.registry.connections.discard(self)
         await self.sessions.close()
-        await database_sync_to_async(services.connection_close)(connection_id=self.connection_id, close_code=code)
+        self.registry.log_close(services.ConnectionClosed(self.connection_id, code, timezone.now()))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.sessions is None:
@@ -129,11 +103,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 await self.sessions.cancel(frame)
             case Resume():
                 await self.sessions.resume(frame)
-
-    async def stream_wake(self, event: dict[str, Any]) -> None:
-        """Channel-layer nudge: new words or the end of a session this connection watches elsewhere."""
-        if self.sessions is not None:
-            await self.sessions.on_wake(event["session_id"])
 
     async def tick(self, now: float) -> None:
         """Called by the registry every second: server pings and the idle timeout."""

@@ -6,6 +6,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Connection(models.Model):
@@ -13,7 +14,7 @@ class Connection(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ws_connections")
-    opened_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    opened_at = models.DateTimeField(default=timezone.now, db_index=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     close_code = models.IntegerField(null=True, blank=True)
     client_address = models.CharField(max_length=64, blank=True)
@@ -38,7 +39,8 @@ class StreamSession(models.Model):
 
     session_id = models.UUIDField(unique=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stream_sessions")
-    connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.SET_NULL)
+    # No database constraint: connection rows are written in batches, a tick after the socket opens.
+    connection = models.ForeignKey(Connection, null=True, blank=True, on_delete=models.SET_NULL, db_constraint=False)
     request_id = models.CharField(max_length=100, blank=True)
     topic = models.CharField(max_length=500)
     platform = models.CharField(max_length=32)

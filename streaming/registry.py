@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 # Cross-process control (cancel flags, "somebody elsewhere watches") is checked this often.
 CONTROL_INTERVAL_S = 0.25
 HOUSEKEEPING_INTERVAL_S = 1.0
+# Backoff of the process channel's reader while the channel layer (Redis) is unreachable.
+LAYER_RETRY_FIRST_S = 0.5
+LAYER_RETRY_MAX_S = 5.0
 
 
 def group_name(session_id: str) -> str:
@@ -41,17 +44,24 @@ class ProcessRegistry:
         self.store = store
         self.streams: dict[str, LiveStream] = {}
         self.connections: set[Any] = set()
-        self.watchers: set[Any] = set()
+        # Remote watches on this process by session; the process channel is in each of those sessions' groups.
+        self.remote: dict[str, set[Any]] = {}
+        self.channel_name: str | None = None
+        self._channel_ready = asyncio.Event()
         self.started_at = time.time()
         self._loops: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_db_sweep = 0.0
+        # Connection rows wait here for the next tick: one DB hop per tick, not one per handshake.
+        self._opened: list[services.ConnectionOpened] = []
+        self._closed: list[services.ConnectionClosed] = []
 
     def start(self) -> None:
         self._loops = [
             asyncio.create_task(self._every(settings.STREAMING["FLUSH_INTERVAL_MS"] / 1000, self._flush), name="flush"),
             asyncio.create_task(self._every(CONTROL_INTERVAL_S, self._control), name="control"),
             asyncio.create_task(self._every(HOUSEKEEPING_INTERVAL_S, self._tick), name="tick"),
+            asyncio.create_task(self._receive_wakes(), name="wakes"),
             # Its own loop: nothing a connection or a watcher does can delay this process's heartbeat.
             asyncio.create_task(self._every(settings.STREAMING["PROCESS_TTL_S"] / 3, self._liveness), name="liveness"),
         ]
@@ -62,6 +72,7 @@ class ProcessRegistry:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._guarded(self.write_connection_rows(), "last connection rows")
         try:
             await self.store.forget_process(self.process_id)
         except Exception:
@@ -72,6 +83,52 @@ class ProcessRegistry:
         task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # ------------------------------------------------------------ remote watches
+
+    async def follow_remote(self, watch: Any) -> None:
+        """Wake `watch` (a RemoteWatch) when its session's writer, on any process, flushes new words."""
+        watches = self.remote.setdefault(watch.session_id, set())
+        watches.add(watch)
+        layer = get_channel_layer()
+        if len(watches) == 1 and layer is not None:
+            await self._channel_ready.wait()
+            await layer.group_add(group_name(watch.session_id), str(self.channel_name))
+
+    def unfollow_remote(self, watch: Any) -> None:
+        watches = self.remote.get(watch.session_id)
+        if watches is None or watch not in watches:
+            return
+        watches.discard(watch)
+        layer = get_channel_layer()
+        if not watches:
+            del self.remote[watch.session_id]
+            if layer is not None and self.channel_name:
+                self.spawn(layer.group_discard(group_name(watch.session_id), self.channel_name))
+
+    async def _receive_wakes(self) -> None:
+        """One channel per process: every stream.wake for a session watched here polls its watches."""
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        self.channel_name = await layer.new_channel(prefix="streaming-process")
+        self._channel_ready.set()
+        delay = LAYER_RETRY_FIRST_S
+        while True:
+            try:
+                message = await layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Redis is away: keep this process's sockets; the 1 s safety poll covers the gap.
+                logger.warning("channel layer receive failed (%s); retrying in %.1fs", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LAYER_RETRY_MAX_S)
+                continue
+            delay = LAYER_RETRY_FIRST_S
+            if message.get("type") == "stream.wake":
+                for watch in tuple(self.remote.get(message.get("session_id", ""), ())):
+                    await self._guarded(watch.poll(), "watch poll")
 
     # ------------------------------------------------------------ generations
 
@@ -108,8 +165,26 @@ class ProcessRegistry:
             except Exception:
                 logger.warning("%s step failed; retrying next tick", step.__name__, exc_info=True)
 
+    def log_open(self, row: services.ConnectionOpened) -> None:
+        self._opened.append(row)
+
+    def log_close(self, row: services.ConnectionClosed) -> None:
+        self._closed.append(row)
+
+    async def write_connection_rows(self) -> None:
+        if not self._opened and not self._closed:
+            return
+        opened, closed = self._opened, self._closed
+        self._opened, self._closed = [], []
+        try:
+            await database_sync_to_async(services.connections_record)(opened=opened, closed=closed)
+        except Exception:
+            self._opened, self._closed = opened + self._opened, closed + self._closed
+            raise
+
     async def _flush(self) -> None:
         """Write this tick's words of every stream in one round trip, then wake remote watchers once."""
+        await self._guarded(self.write_connection_rows(), "connection rows")
         await self.store.flush()
         for live in tuple(self.streams.values()):
             if live.remote_watched and live.seq > live.woken_seq:
@@ -137,8 +212,9 @@ class ProcessRegistry:
         now = time.monotonic()
         for connection in tuple(self.connections):
             await self._guarded(connection.tick(now), "connection tick")
-        for watcher in tuple(self.watchers):
-            await self._guarded(watcher.poll(), "watch poll")
+        for watches in tuple(self.remote.values()):
+            for watch in tuple(watches):
+                await self._guarded(watch.poll(), "watch poll")
 
     async def _guarded(self, work: Awaitable[Any], what: str) -> None:
         try:

@@ -2,30 +2,55 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from streaming.models import Connection, StreamSession
 from streaming.protocol import ErrorCode, ScriptRequest
 
 
-def connection_open(*, connection_id: str, user_id: int, client_address: str, user_agent: str, process_id: str) -> None:
-    Connection.objects.create(
-        id=connection_id,
-        user_id=user_id,
-        client_address=client_address[:64],
-        user_agent=user_agent[:300],
-        process_id=process_id,
-    )
+@dataclass(frozen=True, slots=True)
+class ConnectionOpened:
+    connection_id: str
+    user_id: int
+    client_address: str
+    user_agent: str
+    process_id: str
+    at: datetime
 
 
-def connection_close(*, connection_id: str, close_code: int | None) -> None:
-    Connection.objects.filter(id=connection_id, closed_at__isnull=True).update(
-        closed_at=timezone.now(), close_code=close_code
-    )
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    connection_id: str
+    close_code: int | None
+    at: datetime
+
+
+def connections_record(*, opened: list[ConnectionOpened], closed: list[ConnectionClosed]) -> None:
+    """Write one tick's connection rows in one transaction: opens first, so a close always finds its row."""
+    with transaction.atomic():
+        Connection.objects.bulk_create(
+            [
+                Connection(
+                    id=row.connection_id,
+                    user_id=row.user_id,
+                    client_address=row.client_address[:64],
+                    user_agent=row.user_agent[:300],
+                    process_id=row.process_id,
+                    opened_at=row.at,
+                )
+                for row in opened
+            ]
+        )
+        for row in closed:
+            Connection.objects.filter(id=row.connection_id, closed_at__isnull=True).update(
+                closed_at=row.at, close_code=row.close_code
+            )
 
 
 def session_create(

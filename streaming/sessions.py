@@ -7,15 +7,14 @@ import uuid
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from streaming import protocol, selectors
 from streaming.protocol import Cancel, ClientError, ErrorCode, Resume, ScriptRequest
 from streaming.providers import get_fallback_provider, get_provider
-from streaming.registry import ProcessRegistry, group_name
+from streaming.registry import ProcessRegistry
 from streaming.runner import LiveStream
-from streaming.watch import RemoteWatch, Send, Watch, chunk_frames
+from streaming.watch import RemoteWatch, Send, Watch
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +26,6 @@ class SessionsOfConnection:
     registry: ProcessRegistry
     user_id: int
     connection_id: str
-    channel_name: str
     send: Send
     watches: dict[str, Watch] = field(default_factory=dict)
 
@@ -86,20 +84,17 @@ class SessionsOfConnection:
 
     async def _attach_remote(self, session_id: str, last_seq: int, *, chunks: bool) -> None:
         store = self.registry.store
-        layer = get_channel_layer()
-        if layer is not None:
-            await layer.group_add(group_name(session_id), self.channel_name)
         state = await store.read(session_id, last_seq)
         if state is None or state.owner_id != self.user_id:
-            await self._leave_group(session_id)
             await self._raise_missing(session_id)
             return
         watch = RemoteWatch(store, self.send, session_id, last_seq, self._watch_done, chunks=chunks)
         self.watches[session_id] = watch
         if state.running:
-            self.registry.watchers.add(watch)
+            # Join the session's group first, then read the store again: no word falls between the two.
+            await self.registry.follow_remote(watch)
             await store.watch_session(session_id)
-        await watch.replay(chunk_frames(state), state.terminal)
+        await watch.poll()
 
     async def _raise_missing(self, session_id: str) -> None:
         owner = await database_sync_to_async(selectors.session_owner_id)(session_id)
@@ -109,35 +104,22 @@ class SessionsOfConnection:
             )
         raise ClientError(ErrorCode.NOT_FOUND, "No such session.")
 
-    async def on_wake(self, session_id: str) -> None:
-        watch = self.watches.get(session_id)
-        if isinstance(watch, RemoteWatch):
-            await watch.poll()
-
     def _watch_done(self, watch: Watch) -> None:
-        self.registry.watchers.discard(watch)
         if self.watches.get(watch.session_id) is watch:
             del self.watches[watch.session_id]
         if isinstance(watch, RemoteWatch):
-            self.registry.spawn(self._leave_group(watch.session_id))
+            self.registry.unfollow_remote(watch)
 
     def _detach(self, watch: Watch) -> None:
         watch.detach()
-        self.registry.watchers.discard(watch)
+        if isinstance(watch, RemoteWatch):
+            self.registry.unfollow_remote(watch)
         live = self.registry.streams.get(watch.session_id)
         if live is not None:
             live.listeners.discard(watch)
 
-    async def _leave_group(self, session_id: str) -> None:
-        layer = get_channel_layer()
-        if layer is not None:
-            await layer.group_discard(group_name(session_id), self.channel_name)
-
     async def close(self) -> None:
         """The socket closed: stop delivering; the generations go on, owned by the registry."""
         for watch in tuple(self.watches.values()):
-            was_remote = isinstance(watch, RemoteWatch) and not watch.done
             self._detach(watch)
-            if was_remote:
-                await self._leave_group(watch.session_id)
         self.watches.clear()

@@ -94,6 +94,7 @@ async def websocket_stats(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"detail": "Staff only."}, status=403)
     registry = await get_registry()
     await registry.heartbeat()
+    await registry.write_connection_rows()  # this process's rows of the current tick count too
     processes = await registry.store.processes()
     running = await registry.store.running_sessions()
     totals = await database_sync_to_async(selectors.totals)()

@@ -9,6 +9,8 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.settings import api_settings
 
+from streaming.perloop import PerLoop
+
 
 def _users_by_id(user_ids: list[Any]) -> dict[str, Any]:
     model = get_user_model()
@@ -48,15 +50,9 @@ class UserLoader:
                         future.set_result(users.get(user_id))
 
 
-_loaders: dict[asyncio.AbstractEventLoop, UserLoader] = {}
+_loaders: PerLoop[UserLoader] = PerLoop(UserLoader)
 
 
 def user_loader() -> UserLoader:
     """This event loop's loader (futures belong to one loop)."""
-    loop = asyncio.get_running_loop()
-    loader = _loaders.get(loop)
-    if loader is None:
-        for stale in [known for known in _loaders if known.is_closed()]:
-            del _loaders[stale]
-        loader = _loaders[loop] = UserLoader()
-    return loader
+    return _loaders.get()[0]

@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from streaming import protocol, services
+from streaming.perloop import PerLoop
 from streaming.protocol import ErrorCode
 from streaming.providers.base import Provider
 from streaming.runner import LiveStream, run_generation
@@ -286,18 +287,13 @@ async def fail_lost_session(store: StreamStore, session_id: str) -> None:
         await layer.group_send(group_name(session_id), {"type": "stream.wake", "session_id": session_id})
 
 
-_registries: dict[asyncio.AbstractEventLoop, ProcessRegistry] = {}
+_registries: PerLoop[ProcessRegistry] = PerLoop(lambda: ProcessRegistry(get_store()))
 
 
 async def get_registry() -> ProcessRegistry:
     """This process's registry, started on first use in the running event loop."""
-    loop = asyncio.get_running_loop()
-    registry = _registries.get(loop)
-    if registry is None:
-        for stale in [known for known in _registries if known.is_closed()]:
-            del _registries[stale]
-        registry = ProcessRegistry(get_store())
-        _registries[loop] = registry
+    registry, new = _registries.get()
+    if new:
         registry.start()
         try:
             await registry.heartbeat()
@@ -308,6 +304,6 @@ async def get_registry() -> ProcessRegistry:
 
 async def close_registry() -> None:
     """Stop this loop's registry (test teardown, shutdown)."""
-    registry = _registries.pop(asyncio.get_running_loop(), None)
+    registry = _registries.pop()
     if registry is not None:
         await registry.aclose()

@@ -17,7 +17,8 @@ urlpatterns = [
 ]
 
 if settings.STREAMING["TEST_ROUTES"]:
-    # Browser tests break connections on purpose; never on unless STREAMING_TEST_ROUTES=1.
+    # Tests break connections on purpose and settle writes; never on unless STREAMING_TEST_ROUTES=1.
     from streaming import testing_views
 
     urlpatterns.append(path("test/drop-sockets", testing_views.drop_sockets, name="test-drop-sockets"))
+    urlpatterns.append(path("test/settle", testing_views.settle, name="test-settle"))

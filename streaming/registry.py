@@ -56,6 +56,7 @@ class ProcessRegistry:
         # Connection rows wait here for the next tick: one DB hop per tick, not one per handshake.
         self._opened: list[services.ConnectionOpened] = []
         self._closed: list[services.ConnectionClosed] = []
+        self._rows_lock = asyncio.Lock()
 
     def start(self) -> None:
         self._loops = [
@@ -173,15 +174,17 @@ class ProcessRegistry:
         self._closed.append(row)
 
     async def write_connection_rows(self) -> None:
-        if not self._opened and not self._closed:
-            return
-        opened, closed = self._opened, self._closed
-        self._opened, self._closed = [], []
-        try:
-            await database_sync_to_async(services.connections_record)(opened=opened, closed=closed)
-        except Exception:
-            self._opened, self._closed = opened + self._opened, closed + self._closed
-            raise
+        """Write the pending rows; when it returns, every row logged before the call is committed."""
+        async with self._rows_lock:
+            if not self._opened and not self._closed:
+                return
+            opened, closed = self._opened, self._closed
+            self._opened, self._closed = [], []
+            try:
+                await database_sync_to_async(services.connections_record)(opened=opened, closed=closed)
+            except Exception:
+                self._opened, self._closed = opened + self._opened, closed + self._closed
+                raise
 
     async def _flush(self) -> None:
         """Write this tick's words of every stream in one round trip, then wake remote watchers once."""

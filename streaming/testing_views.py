@@ -22,3 +22,12 @@ async def drop_sockets(request: HttpRequest) -> JsonResponse:
     for consumer in consumers:
         await consumer.close(code=SERVER_CLOSED)
     return JsonResponse({"closed": len(consumers)})
+
+
+@csrf_exempt
+@require_POST
+async def settle(request: HttpRequest) -> JsonResponse:
+    """Commit this process's pending connection rows now (tests truncate the database after each test)."""
+    registry = await get_registry()
+    await registry.write_connection_rows()
+    return JsonResponse({"settled": True})

@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from tests.servers import DaphneServer
 from tests.wsclient import AppClient
 
 pytest_plugins = ["tests.fixtures_openai", "tests.redisutil"]
@@ -35,6 +36,10 @@ async def registry_cleanup(request: pytest.FixtureRequest) -> AsyncIterator[None
     from streaming.registry import close_registry
 
     await close_registry()
+    # Server processes share the test database: their batched rows are committed before it is truncated,
+    # or PostgreSQL's TRUNCATE and a row's deferred foreign-key check can deadlock.
+    for server in tuple(DaphneServer.running):
+        await asyncio.to_thread(server.settle)
 
 
 def make_user(username: str, *, staff: bool = False, active: bool = True) -> Any:

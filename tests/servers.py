@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from django.conf import settings
 
@@ -38,6 +38,8 @@ def test_database_url() -> str:
 class DaphneServer:
     """`daphne creatornexus.asgi:application` in a child process; its output goes to a log file."""
 
+    running: ClassVar[set[DaphneServer]] = set()
+
     def __init__(self, env: dict[str, str] | None = None, log_dir: Path | None = None) -> None:
         self.port = free_port()
         self.env = {
@@ -46,6 +48,7 @@ class DaphneServer:
             "DATABASE_URL": test_database_url(),
             "MOCK_STREAM_DELAY_MS": "0",
             "PYTHONUNBUFFERED": "1",
+            "STREAMING_TEST_ROUTES": "1",
             **(env or {}),
         }
         self.log_path = (log_dir or ROOT / "test-artifacts") / f"daphne-{self.port}.log"
@@ -70,7 +73,19 @@ class DaphneServer:
             stderr=subprocess.STDOUT,
         )
         self.wait_ready()
+        DaphneServer.running.add(self)
         return self
+
+    def settle(self) -> None:
+        """Make the server commit the rows it batches, before the test database is truncated under it."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        request = urllib.request.Request(f"{self.http_url}/test/settle", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=5):
+                pass
+        except OSError:
+            pass  # a server that cannot answer is not writing either
 
     def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -102,11 +117,13 @@ class DaphneServer:
 
     def kill9(self) -> None:
         """Die like a crashed machine: no cleanup, no close frames."""
+        DaphneServer.running.discard(self)
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        DaphneServer.running.discard(self)
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -20,9 +20,6 @@ def totals() -> dict[str, dict[str, int]]:
     """Database-wide counters for /api/websocket/stats."""
     by_status = dict(StreamSession.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     return {
-        "connections": {
-            "total": Connection.objects.count(),
-            "open_rows": Connection.objects.filter(closed_at__isnull=True).count(),
-        },
+        "connections": {"total": Connection.objects.count()},
         "streams": {status: by_status.get(status, 0) for status in StreamSession.Status.values},
     }

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from streaming import protocol, selectors
+from streaming import selectors
 from streaming.protocol import Cancel, ClientError, ErrorCode, Resume, ScriptRequest
 from streaming.providers import get_fallback_provider, get_provider
 from streaming.registry import ProcessRegistry
 from streaming.runner import LiveStream
-from streaming.watch import RemoteWatch, Send, Watch
+from streaming.watch import RemoteWatch, Send, Watch, chunk_frames
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +73,7 @@ class SessionsOfConnection:
         if live is not None and live.owner_id == self.user_id and live.terminal is None:
             watch = Watch(self.send, session_id, last_seq, self._watch_done, chunks=chunks)
             self.watches[session_id] = watch
-            items = [
-                (seq, protocol.stream_chunk(session_id, seq, text, live.estimated_words))
-                for seq, text in enumerate(live.words[last_seq:], start=last_seq + 1)
-            ]
+            items = chunk_frames(session_id, live.words[last_seq:], last_seq + 1, live.estimated_words)
             live.listeners.add(watch)  # no await since reading the words: nothing slips between
             await watch.replay(items, None)
             return

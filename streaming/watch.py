@@ -94,10 +94,11 @@ class Watch:
         self.done = True
 
 
-def chunk_frames(state: SessionState) -> list[tuple[int, str]]:
+def chunk_frames(session_id: str, words: list[str], first_seq: int, estimated_words: int) -> list[tuple[int, str]]:
+    """(seq, stream.chunk frame) for stored words starting at first_seq: what a replay sends."""
     return [
-        (seq, protocol.stream_chunk(state.session_id, seq, text, state.estimated_words))
-        for seq, text in enumerate(state.words, start=state.first_seq)
+        (seq, protocol.stream_chunk(session_id, seq, text, estimated_words))
+        for seq, text in enumerate(words, start=first_seq)
     ]
 
 
@@ -120,7 +121,9 @@ class RemoteWatch(Watch):
                 await self._session_missing()
                 return None
             self._missing_since = None
-            await self.replay(chunk_frames(state), state.terminal)
+            await self.replay(
+                chunk_frames(state.session_id, state.words, state.first_seq, state.estimated_words), state.terminal
+            )
             return state
 
     async def _session_missing(self) -> None:

@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from django.test import AsyncClient
 from pytest_django.fixtures import Settings
 
+from streaming import protocol
 from streaming.models import StreamSession
 from tests.fake_openai import FakeOpenAI, Scenario, unused_port
 from tests.fixtures_openai import FAKE_API_KEY
@@ -19,7 +20,7 @@ from tests.wsclient import AppClient
 
 pytestmark = pytest.mark.timeout(30)
 
-TERMINAL = {"stream.completed", "stream.failed", "stream.cancelled"}
+TERMINAL = protocol.TERMINAL_TYPES
 FAKE_USAGE = {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 SCRIPT = "Stop scrolling: café crème in 30 seconds. 咖啡 tastes best fresh 👍🏽 — try it tonight!"
 # Every delta splits a word; the fake then writes each SSE event 5 bytes at a time, so the HTTP body is cut

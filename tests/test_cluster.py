@@ -16,6 +16,7 @@ import redis
 import websockets
 from channels.db import database_sync_to_async
 
+from streaming import protocol
 from streaming.models import StreamSession
 from tests.conftest import access_for, make_user
 from tests.redisutil import flushed_redis, redis_server_binary
@@ -24,7 +25,7 @@ from tests.wsclient import SocketClient, open_socket
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
-TERMINAL = {"stream.completed", "stream.failed", "stream.cancelled"}
+TERMINAL = protocol.TERMINAL_TYPES
 # Small enough to keep tests quick, large enough that a stream is still running while a test acts on it.
 CLUSTER_ENV = {"MOCK_STREAM_DELAY_MS": "20", "PROCESS_TTL_S": "3"}
 

@@ -13,13 +13,14 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from streaming import protocol
 from tests.conftest import access_for, make_user
 from tests.servers import DaphneServer
 from tests.wsclient import SocketClient, open_socket
 
 pytestmark = pytest.mark.e2e
 
-TERMINAL = {"stream.completed", "stream.failed", "stream.cancelled"}
+TERMINAL = protocol.TERMINAL_TYPES
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,14 @@ import pytest
 from channels.db import database_sync_to_async
 from websockets.asyncio.client import ClientConnection, connect
 
+from streaming import protocol
 from streaming.models import StreamSession
 from tests.fake_openai import FakeOpenAI, Scenario
 from tests.servers import DaphneServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
-TERMINAL = {"stream.completed", "stream.failed", "stream.cancelled"}
+TERMINAL = protocol.TERMINAL_TYPES
 API_KEY = "test-key"
 SCRIPT = "Stop scrolling: café crème in 30 seconds. 咖啡 tastes best fresh 👍🏽 — try it tonight!"
 

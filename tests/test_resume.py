@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 from channels.layers import channel_layers
 
+from streaming import protocol
 from streaming.store import get_store
 from tests.conftest import access_for
 from tests.redisutil import SENTINEL_MASTER, channel_layers_for, flushed_redis
 from tests.wsclient import AppClient
 
-TERMINAL = {"stream.completed", "stream.failed", "stream.cancelled"}
+TERMINAL = protocol.TERMINAL_TYPES
 OpenClient = Callable[..., Awaitable[AppClient]]
 
 

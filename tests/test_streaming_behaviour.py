@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 
+from streaming import protocol
 from streaming.models import Connection, StreamSession
 from tests.conftest import access_for, make_user, wait_for
 from tests.wsclient import AppClient
 
-TERMINAL = {"stream.completed", "stream.failed", "stream.cancelled"}
+TERMINAL = protocol.TERMINAL_TYPES
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import time
 from typing import Any
 
@@ -13,7 +14,8 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._sessions: dict[str, SessionState] = {}
-        self._expires: dict[str, float] = {}
+        # A heap of (expiry, session id): purging touches only what has expired, whatever the retention was.
+        self._expires: list[tuple[float, str]] = []
         self._cancels: set[str] = set()
         self._processes: dict[str, tuple[float, dict[str, Any]]] = {}
 
@@ -31,7 +33,7 @@ class MemoryStore:
         if state is None or state.terminal is not None:
             return False
         state.terminal = terminal
-        self._expires[session_id] = time.monotonic() + retention_s
+        heapq.heappush(self._expires, (time.monotonic() + retention_s, session_id))
         self._cancels.discard(session_id)
         self._purge()
         return True
@@ -81,7 +83,8 @@ class MemoryStore:
         return None
 
     def _purge(self) -> None:
+        """Drop ended sessions past retention: only the expired top of the heap is touched."""
         now = time.monotonic()
-        for sid in [sid for sid, until in self._expires.items() if until <= now]:
-            del self._expires[sid]
+        while self._expires and self._expires[0][0] <= now:
+            _until, sid = heapq.heappop(self._expires)
             self._sessions.pop(sid, None)

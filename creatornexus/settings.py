@@ -188,6 +188,10 @@ STREAMING: dict[str, Any] = {
     "CONNECTION_TIMEOUT_S": env_float("WS_CONNECTION_TIMEOUT_S", 60),
     # Daphne drops frames over 1 MiB without a close code; ours is far below that.
     "MAX_FRAME_BYTES": env_int("WS_MAX_FRAME_BYTES", 64 * 1024),
+    # Outbound frames a socket may leave unread before it is closed with 4413 (Centrifugo's figure).
+    "MAX_BUFFERED_BYTES": env_int("WS_MAX_BUFFERED_BYTES", 1024 * 1024),
+    # On SIGTERM/SIGINT generations run on this long before they end with shutting_down (under a 30 s kill timeout).
+    "SHUTDOWN_GRACE_S": env_float("SHUTDOWN_GRACE_S", 25),
     "MAX_STREAMS_PER_CONNECTION": env_int("WS_MAX_STREAMS_PER_CONNECTION", 3),
     "MAX_STREAMS_PER_USER": env_int("WS_MAX_STREAMS_PER_USER", 5),
     # Token bucket per connection: a burst, then a steady rate of frames per second.

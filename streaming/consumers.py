@@ -7,12 +7,23 @@ import time
 import uuid
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
 from streaming import protocol, services
-from streaming.protocol import Cancel, ClientError, CloseCode, ErrorCode, Ping, Pong, Resume, ScriptRequest
+from streaming.protocol import (
+    CLOSE_REASONS,
+    Cancel,
+    ClientError,
+    CloseCode,
+    ErrorCode,
+    Ping,
+    Pong,
+    Resume,
+    ScriptRequest,
+)
 from streaming.ratelimit import TokenBucket
 from streaming.registry import ProcessRegistry, get_registry
 from streaming.sessions import SessionsOfConnection
@@ -30,13 +41,25 @@ class StreamConsumer(AsyncWebsocketConsumer):
     sessions: SessionsOfConnection | None = None
     connection_id: str = ""
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels closes stale DB connections before every message, through the one ORM thread: a slow
+        database would delay every frame. The ORM is only used through database_sync_to_async, which does that."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def close_with(self, code: CloseCode) -> None:
+        """Close from the server side with the code's documented reason (after the frames already sent)."""
+        await self.close(code=int(code), reason=CLOSE_REASONS[code])
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         subprotocol = self.scope.get("cn_subprotocol")
         if user is None or not user.is_authenticated:
             # Accept, then close at once: browsers only see close codes (4401) on an opened socket.
             await self.accept(subprotocol)
-            await self.close(code=int(CloseCode.UNAUTHORIZED))  # autobahn refuses anything but a plain int
+            await self.close_with(CloseCode.UNAUTHORIZED)
             return
         self.registry = await get_registry()
         self.connection_id = str(uuid.uuid4())
@@ -110,7 +133,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if now - self.last_received >= knobs["CONNECTION_TIMEOUT_S"]:
             if self.registry is not None:
                 self.registry.connections.discard(self)
-            await self.close(code=int(CloseCode.IDLE_TIMEOUT))
+            await self.close_with(CloseCode.IDLE_TIMEOUT)
         elif now - self.last_pinged >= knobs["HEARTBEAT_INTERVAL_S"]:
             self.last_pinged = now
             self.ping_counter += 1

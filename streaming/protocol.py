@@ -37,11 +37,24 @@ class ErrorCode(StrEnum):
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes the server uses."""
+    """WebSocket close codes the server uses (docs/protocol.md); every one is sent with its CLOSE_REASONS text."""
 
+    GOING_AWAY = 1001  # the server stops (embedded mode, after its streams ended): reconnect later
+    SERVICE_RESTART = 1012  # the server drains for a restart: reconnect now (another process) and resume
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
     IDLE_TIMEOUT = 4408
+    TOO_SLOW = 4413  # more than WS_MAX_BUFFERED_BYTES of frames unread: reconnect and resume
+
+
+CLOSE_REASONS: dict[CloseCode, str] = {
+    CloseCode.GOING_AWAY: "The server is shutting down.",
+    CloseCode.SERVICE_RESTART: "The server is restarting; reconnect and resume.",
+    CloseCode.UNAUTHORIZED: "Authentication failed or expired.",
+    CloseCode.FORBIDDEN: "This account may not use the service.",
+    CloseCode.IDLE_TIMEOUT: "Nothing received for too long.",
+    CloseCode.TOO_SLOW: "Frames were not read fast enough; reconnect and resume.",
+}
 
 
 class ClientError(Exception):

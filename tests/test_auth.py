@@ -16,6 +16,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from creatornexus.asgi import application
 from streaming.models import Connection
+from streaming.protocol import CLOSE_REASONS, CloseCode
 from tests.conftest import access_for, make_user
 from tests.wsclient import AppClient
 
@@ -33,7 +34,7 @@ async def assert_closed_4401(comm: WebsocketCommunicator) -> None:
     connected, _ = await comm.connect(timeout=5)
     assert connected
     message = await comm.receive_output(timeout=5)
-    assert message == {"type": "websocket.close", "code": 4401}
+    assert message == {"type": "websocket.close", "code": 4401, "reason": CLOSE_REASONS[CloseCode.UNAUTHORIZED]}
     assert type(message["code"]) is int, "Daphne (autobahn) refuses an IntEnum close code"
     assert await comm.receive_nothing(timeout=0.05)
     await comm.disconnect()
@@ -193,7 +194,11 @@ async def test_bad_subprotocol_token_4401(user: Any) -> None:
     comm = open_socket(subprotocols=["creatornexus.v1", f"bearer.{expired_access(user)}"])
     connected, subprotocol = await comm.connect(timeout=5)
     assert connected and subprotocol == "creatornexus.v1"
-    assert await comm.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    assert await comm.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": 4401,
+        "reason": CLOSE_REASONS[CloseCode.UNAUTHORIZED],
+    }
 
 
 async def test_bad_header_token_4401(user: Any) -> None:

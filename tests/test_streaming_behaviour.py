@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 
 from streaming import protocol
 from streaming.models import Connection, StreamSession
+from streaming.protocol import CLOSE_REASONS, CloseCode
 from tests.conftest import access_for, make_user, wait_for
 from tests.wsclient import AppClient
 
@@ -152,7 +153,7 @@ async def test_idle_client_closed_4408(token: str, settings: Any) -> None:
     client = AppClient(token=token)
     await client.open()
     message = await client.comm.receive_output(timeout=5)
-    assert message == {"type": "websocket.close", "code": 4408}
+    assert message == {"type": "websocket.close", "code": 4408, "reason": CLOSE_REASONS[CloseCode.IDLE_TIMEOUT]}
     assert type(message["code"]) is int, "Daphne (autobahn) refuses an IntEnum close code"
     await client.comm.disconnect()
 

@@ -1,0 +1,78 @@
+"""Daphne's WebSocket protocol, taught what ASGI allows and Daphne 4.2 does not do.
+
+- Close codes 1001 and 1012: autobahn's `sendClose` refuses every code but 1000 and 3000-4999, although RFC 6455
+  lets a server send both; a draining server must say "service restart" (1012) so clients reconnect at once.
+- Close reasons: Daphne drops the `reason` of `websocket.close`; ours tell the client why (docs/protocol.md).
+- Bounded memory: Daphne never applies backpressure, so a client that stops reading makes Twisted buffer every
+  frame sent to it. Past `WS_MAX_BUFFERED_BYTES` of unread bytes the socket is closed with 4413 and the
+  buffer is dropped with the connection (autobahn aborts it when the close handshake does not finish).
+
+`install()` is called by the ASGI entry point; it patches nothing when Daphne is not installed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+
+from streaming.protocol import CLOSE_REASONS, CloseCode
+
+logger = logging.getLogger(__name__)
+
+# What RFC 6455 lets an endpoint send (1004-1006 and 1015 are reserved for the peer's own report).
+_SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+def sendable(code: int) -> bool:
+    return code in _SENDABLE or 3000 <= code <= 4999
+
+
+def buffered_bytes(transport: Any) -> int:
+    """Bytes Twisted holds for this socket that the kernel has not taken yet (the client is not reading)."""
+    data = getattr(transport, "dataBuffer", b"")
+    return len(data) - int(getattr(transport, "offset", 0)) + int(getattr(transport, "_tempDataLen", 0))
+
+
+def _reason_bytes(reason: str | None) -> bytes | None:
+    if not reason:
+        return None
+    return reason.encode()[:123]  # a close frame's payload is at most 125 bytes, 2 of them the code
+
+
+def install() -> None:
+    try:
+        from daphne.ws_protocol import WebSocketProtocol
+    except ImportError:  # pragma: no cover - daphne is a dependency; another server may run without it
+        return
+    if getattr(WebSocketProtocol, "_creatornexus_patched", False):
+        return
+    original_handle_reply = WebSocketProtocol.handle_reply
+    original_send = WebSocketProtocol.serverSend
+
+    def handle_reply(self: Any, message: dict[str, Any]) -> None:
+        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
+            self.serverClose(code=message.get("code"), reason=message.get("reason"))
+            return
+        original_handle_reply(self, message)
+
+    def server_close(self: Any, code: int | None = None, reason: str | None = None) -> None:
+        code = 1000 if code is None else int(code)
+        if not sendable(code):
+            logger.warning("close code %s cannot be sent; closing with 1011", code)
+            code, reason = 1011, None
+        self.sendCloseFrame(code=code, reasonUtf8=_reason_bytes(reason), isReply=False)
+
+    def server_send(self: Any, content: Any, binary: bool = False) -> None:
+        if self.state == self.STATE_OPEN and self.transport is not None:
+            if buffered_bytes(self.transport) > settings.STREAMING["MAX_BUFFERED_BYTES"]:
+                logger.info("closing a socket that stopped reading (%d bytes unread)", buffered_bytes(self.transport))
+                server_close(self, int(CloseCode.TOO_SLOW), CLOSE_REASONS[CloseCode.TOO_SLOW])
+                return
+        original_send(self, content, binary)
+
+    WebSocketProtocol.handle_reply = handle_reply
+    WebSocketProtocol.serverClose = server_close
+    WebSocketProtocol.serverSend = server_send
+    WebSocketProtocol._creatornexus_patched = True

@@ -147,10 +147,7 @@ class ProcessRegistry:
 
     def cancel_local(self, session_id: str) -> bool:
         live = self.streams.get(session_id)
-        if live is None or live.task is None or live.task.done():
-            return False
-        live.task.cancel()
-        return True
+        return live is not None and live.stop()
 
     def running_for(self, owner_id: int) -> int:
         return sum(1 for live in self.streams.values() if live.owner_id == owner_id)

@@ -18,6 +18,10 @@ from streaming.store import StreamStore
 
 logger = logging.getLogger(__name__)
 
+STOP_MESSAGES = {
+    ErrorCode.SHUTTING_DOWN: "The server stopped before the script was finished; the words so far are kept.",
+}
+
 
 class Listener(Protocol):
     """Something on this process that wants a session's frames as they happen (a consumer's watch)."""
@@ -48,10 +52,20 @@ class LiveStream:
     remote_watched: bool = False
     woken_seq: int = 0
     task: asyncio.Task[None] | None = None
+    # Why the generation is being stopped: None = cancelled by its user; a code = failed with it (shutting_down).
+    stop_code: ErrorCode | None = None
     estimated_words: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.estimated_words = self.request.estimated_words  # once, not per word
+
+    def stop(self, code: ErrorCode | None = None) -> bool:
+        """Ask the generation to end now: cancelled (code None) or failed with `code`. False if already ending."""
+        if self.task is None or self.task.done() or self.terminal is not None:
+            return False
+        self.stop_code = code
+        self.task.cancel()
+        return True
 
 
 @dataclass
@@ -82,7 +96,10 @@ async def run_generation(live: LiveStream, store: StreamStore, provider: Provide
                 used = await _switch_to_fallback(live, fallback, outcome, exc)
                 await _pump(live, used, outcome)
     except asyncio.CancelledError:
-        outcome.status = "cancelled"
+        if live.stop_code is None:
+            outcome.status = "cancelled"
+        else:
+            _fail(outcome, live.stop_code, STOP_MESSAGES.get(live.stop_code, "The server stopped the script."))
         await _finish(live, store, outcome, started)
         raise
     except TimeoutError:

@@ -1,4 +1,4 @@
-"""Real server processes for end-to-end tests: Daphne on a free port, against the test database."""
+"""Real server processes for end-to-end tests: Daphne (or uvicorn) on a free port, against the test database."""
 
 from __future__ import annotations
 
@@ -35,12 +35,26 @@ def test_database_url() -> str:
     return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
+# The commands docs/deploy.md gives, on a port of the test's choosing.
+SERVER_COMMANDS: dict[str, list[str]] = {
+    "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "creatornexus.asgi:application"],
+    "uvicorn": [
+        *("-m", "uvicorn", "creatornexus.asgi:application", "--host", "127.0.0.1", "--port", "{port}"),
+        *("--ws", "websockets", "--ws-per-message-deflate", "false", "--lifespan", "off", "--no-access-log"),
+    ],
+}
+
+
 class DaphneServer:
-    """`daphne creatornexus.asgi:application` in a child process; its output goes to a log file."""
+    """`daphne creatornexus.asgi:application` (or another server of SERVER_COMMANDS) in a child process.
+
+    Its output goes to a log file.
+    """
 
     running: ClassVar[set[DaphneServer]] = set()
 
-    def __init__(self, env: dict[str, str] | None = None, log_dir: Path | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, log_dir: Path | None = None, server: str = "daphne") -> None:
+        self.server = server
         self.port = free_port()
         self.env = {
             **os.environ,
@@ -49,9 +63,10 @@ class DaphneServer:
             "MOCK_STREAM_DELAY_MS": "0",
             "PYTHONUNBUFFERED": "1",
             "STREAMING_TEST_ROUTES": "1",
+            "SHUTDOWN_GRACE_S": "3",  # teardown (SIGTERM) waits for running streams at most this long
             **(env or {}),
         }
-        self.log_path = (log_dir or ROOT / "test-artifacts") / f"daphne-{self.port}.log"
+        self.log_path = (log_dir or ROOT / "test-artifacts") / f"{server}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,7 +81,7 @@ class DaphneServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "creatornexus.asgi:application"],
+            [sys.executable, *(arg.format(port=self.port) for arg in SERVER_COMMANDS[self.server])],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -92,14 +107,14 @@ class DaphneServer:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.process.returncode}; see {self.log_path}")
+                raise RuntimeError(f"{self.server} exited with {self.process.returncode}; see {self.log_path}")
             try:
                 with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=1) as response:
                     if response.status == 200:
                         return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError(f"daphne did not answer /healthz within {START_TIMEOUT_S}s; see {self.log_path}")
+        raise RuntimeError(f"{self.server} did not answer /healthz within {START_TIMEOUT_S}s; see {self.log_path}")
 
     def get(self, path: str, token: str | None = None) -> tuple[int, Any]:
         """A GET to the server: (status, parsed JSON body)."""
@@ -121,6 +136,21 @@ class DaphneServer:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=10)
+
+    def sigterm(self) -> None:
+        """Ask the process to stop as a deploy does (SIGTERM); it drains and exits by itself."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+
+    def wait_exit(self, timeout: float) -> int:
+        """Wait for the process to exit; its exit code."""
+        assert self.process is not None
+        code = self.process.wait(timeout=timeout)
+        DaphneServer.running.discard(self)
+        return code
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
         DaphneServer.running.discard(self)

@@ -15,26 +15,28 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from streaming import protocol, services
+from streaming import services, sweeps
 from streaming.perloop import PerLoop
 from streaming.protocol import ErrorCode
 from streaming.providers.base import Provider
 from streaming.runner import LiveStream, run_generation
 from streaming.store import StreamStore, get_store
+from streaming.sweeps import group_name
 
 logger = logging.getLogger(__name__)
 
 # Cross-process control (cancel flags, "somebody elsewhere watches") is checked this often.
 CONTROL_INTERVAL_S = 0.25
 HOUSEKEEPING_INTERVAL_S = 1.0
+# Connection rows are written this often, on the database loop: never in the way of words or heartbeats.
+ROWS_INTERVAL_S = 0.5
+# Generations get this long to end on their own when the registry closes, before they are cancelled outright.
+CLOSE_TIMEOUT_S = 5.0
 # Backoff of the process channel's reader while the channel layer (Redis) is unreachable.
 LAYER_RETRY_FIRST_S = 0.5
 LAYER_RETRY_MAX_S = 5.0
 
-
-def group_name(session_id: str) -> str:
-    """The channel-layer group that wakes a session's watchers on every process."""
-    return f"stream.{session_id}"
+__all__ = ["ProcessRegistry", "close_registry", "get_registry", "group_name"]
 
 
 class ProcessRegistry:
@@ -52,28 +54,40 @@ class ProcessRegistry:
         self.started_at = time.time()
         self._loops: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
-        self._next_db_sweep = 0.0
+        self._next_row_sweep = 0.0
+        self._swept_at_start = False
         # Connection rows wait here for the next tick: one DB hop per tick, not one per handshake.
         self._opened: list[services.ConnectionOpened] = []
         self._closed: list[services.ConnectionClosed] = []
         self._rows_lock = asyncio.Lock()
 
     def start(self) -> None:
+        liveness_s = settings.STREAMING["PROCESS_TTL_S"] / 3
+        every = self._every
         self._loops = [
-            asyncio.create_task(self._every(settings.STREAMING["FLUSH_INTERVAL_MS"] / 1000, self._flush), name="flush"),
-            asyncio.create_task(self._every(CONTROL_INTERVAL_S, self._control), name="control"),
-            asyncio.create_task(self._every(HOUSEKEEPING_INTERVAL_S, self._tick), name="tick"),
+            asyncio.create_task(every(settings.STREAMING["FLUSH_INTERVAL_MS"] / 1000, self._flush), name="flush"),
+            asyncio.create_task(every(CONTROL_INTERVAL_S, self._control), name="control"),
+            asyncio.create_task(every(HOUSEKEEPING_INTERVAL_S, self._tick), name="tick"),
             asyncio.create_task(self._receive_wakes(), name="wakes"),
-            # Its own loop: nothing a connection or a watcher does can delay this process's heartbeat.
-            asyncio.create_task(self._every(settings.STREAMING["PROCESS_TTL_S"] / 3, self._liveness), name="liveness"),
+            # Alone on its loop, with no database call: nothing else can make this process look dead.
+            asyncio.create_task(every(liveness_s, self.heartbeat), name="heartbeat"),
+            asyncio.create_task(every(liveness_s, self._sweep_store), name="store-sweep"),
+            # Every upkeep write to the database: a slow database delays rows, never words or heartbeats.
+            asyncio.create_task(every(ROWS_INTERVAL_S, self._database), name="database"),
         ]
 
     async def aclose(self) -> None:
-        """Cancel every generation and loop of this process and wait for them (tests, shutdown)."""
-        tasks = [live.task for live in self.streams.values() if live.task] + self._loops + list(self._tasks)
+        """End every generation (shutting_down) and stop every loop of this process (tests, shutdown)."""
+        generations = [live.task for live in self.streams.values() if live.task]
+        for live in tuple(self.streams.values()):
+            live.stop(ErrorCode.SHUTTING_DOWN)
+        if generations:
+            await asyncio.wait(generations, timeout=CLOSE_TIMEOUT_S)
+        tasks = generations + self._loops + list(self._tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._guarded(self.store.flush(), "last words")
         await self._guarded(self.write_connection_rows(), "last connection rows")
         try:
             await self.store.forget_process(self.process_id)
@@ -143,7 +157,7 @@ class ProcessRegistry:
     def _ended(self, live: LiveStream) -> None:
         self.streams.pop(live.session_id, None)
         if live.remote_watched:
-            self.spawn(self._wake(live.session_id))
+            self.spawn(sweeps.wake(live.session_id))
 
     def cancel_local(self, session_id: str) -> bool:
         live = self.streams.get(session_id)
@@ -185,22 +199,21 @@ class ProcessRegistry:
 
     async def _flush(self) -> None:
         """Write this tick's words of every stream in one round trip, then wake remote watchers once."""
-        await self._guarded(self.write_connection_rows(), "connection rows")
         await self.store.flush()
         for live in tuple(self.streams.values()):
             if live.remote_watched and live.seq > live.woken_seq:
                 live.woken_seq = live.seq
-                await self._wake(live.session_id)
-
-    async def _wake(self, session_id: str) -> None:
-        layer = get_channel_layer()
-        if layer is not None:
-            await layer.group_send(group_name(session_id), {"type": "stream.wake", "session_id": session_id})
+                await sweeps.wake(live.session_id)
 
     async def _control(self) -> None:
+        """Act on what other processes asked of our streams: cancel, watch, or "we ended it" (fencing)."""
         if not self.streams or not settings.REDIS_URL:
             return
-        cancelled, watched = await self.store.pending_controls(list(self.streams))
+        cancelled, watched, ended = await self.store.pending_controls(list(self.streams))
+        for session_id in ended:
+            live = self.streams.get(session_id)
+            if live is not None and live.fence():
+                logger.warning("session %s was ended by another process; stopping it here", session_id)
         for session_id in cancelled:
             self.cancel_local(session_id)
         for session_id in watched:
@@ -225,15 +238,24 @@ class ProcessRegistry:
         except Exception:
             logger.warning("%s failed; the next tick tries again", what, exc_info=True)
 
-    async def _liveness(self) -> None:
-        """Say this process is alive; fail the sessions of processes that are not."""
-        await self.heartbeat()
-        await self._sweep_lost_sessions()
+    async def _sweep_store(self) -> None:
+        await sweeps.sweep_lost_sessions(self.store, self.process_id)
+
+    async def _database(self) -> None:
+        """Connection rows, then (every few seconds) rows left running by processes that are gone."""
+        await self._guarded(self.write_connection_rows(), "connection rows")
         now = time.monotonic()
-        if now >= self._next_db_sweep:
-            self._next_db_sweep = now + 30
-            alive = list(await self.store.processes())
-            await database_sync_to_async(services.sessions_fail_orphans)(alive_process_ids=alive)
+        if now < self._next_row_sweep:
+            return
+        ttl = settings.STREAMING["PROCESS_TTL_S"]
+        self._next_row_sweep = now + max(1.0, ttl / 2)
+        if settings.REDIS_URL:
+            alive = [*await self.store.processes(), self.process_id]
+            await sweeps.sweep_orphan_rows(self.store, alive, older_than_s=ttl)
+        elif not self._swept_at_start:
+            # One process holds everything in memory: rows another (earlier) process left running are lost.
+            self._swept_at_start = True
+            await sweeps.sweep_orphan_rows(self.store, [self.process_id], older_than_s=time.time() - self.started_at)
 
     async def heartbeat(self) -> None:
         await self.store.heartbeat(self.process_id, self.info(), settings.STREAMING["PROCESS_TTL_S"])
@@ -247,44 +269,6 @@ class ProcessRegistry:
             "connections": len(self.connections),
             "streams": len(self.streams),
         }
-
-    async def _sweep_lost_sessions(self) -> None:
-        """Fail every running session whose process stopped heartbeating (kill -9): nothing runs forever."""
-        running = await self.store.running_sessions()
-        if not running:
-            return
-        alive = set(await self.store.processes()) | {self.process_id}
-        for session_id, owner_process in running.items():
-            if owner_process not in alive:
-                await fail_lost_session(self.store, session_id)
-
-
-async def fail_lost_session(store: StreamStore, session_id: str) -> None:
-    """End a session whose process died, keeping the words it wrote; the first process to get here wins."""
-    state = await store.read(session_id, 0)
-    if state is None or not state.running:
-        return
-    seq = len(state.words)
-    frame = protocol.stream_failed(
-        session_id,
-        seq,
-        ErrorCode.WORKER_LOST,
-        "The server process writing this script stopped; the words so far are kept.",
-    )
-    if not await store.close_session(session_id, frame, settings.STREAMING["STREAM_RETENTION_S"]):
-        return
-    logger.warning("session %s lost its process %s after %d words", session_id, state.process_id, seq)
-    await database_sync_to_async(services.session_finish)(
-        session_id=session_id,
-        status="failed",
-        script="".join(state.words),
-        words=seq,
-        error_code=ErrorCode.WORKER_LOST.value,
-        error_message=frame["error"]["message"],
-    )
-    layer = get_channel_layer()
-    if layer is not None:
-        await layer.group_send(group_name(session_id), {"type": "stream.wake", "session_id": session_id})
 
 
 _registries: PerLoop[ProcessRegistry] = PerLoop(lambda: ProcessRegistry(get_store()))

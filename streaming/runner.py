@@ -12,15 +12,14 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from streaming import protocol, services
+from streaming.lifecycle import Lifecycle, Stop
 from streaming.protocol import ErrorCode, ScriptRequest
 from streaming.providers.base import Provider, ProviderError, ScriptStream
 from streaming.store import StreamStore
 
 logger = logging.getLogger(__name__)
 
-STOP_MESSAGES = {
-    ErrorCode.SHUTTING_DOWN: "The server stopped before the script was finished; the words so far are kept.",
-}
+SHUTDOWN_MESSAGE = "The server stopped before the script was finished; the words so far are kept."
 
 
 class Listener(Protocol):
@@ -47,23 +46,31 @@ class LiveStream:
     listeners: set[Listener] = field(default_factory=set)
     script_id: int | None = None
     started_frame: dict[str, Any] | None = None
-    terminal: dict[str, Any] | None = None
+    life: Lifecycle = field(default_factory=Lifecycle)
     # Another process has a watcher: the registry wakes it through the channel layer once per tick.
     remote_watched: bool = False
     woken_seq: int = 0
     task: asyncio.Task[None] | None = None
-    # Why the generation is being stopped: None = cancelled by its user; a code = failed with it (shutting_down).
-    stop_code: ErrorCode | None = None
     estimated_words: int = field(init=False)
 
     def __post_init__(self) -> None:
         self.estimated_words = self.request.estimated_words  # once, not per word
 
+    @property
+    def terminal(self) -> dict[str, Any] | None:
+        return self.life.terminal
+
     def stop(self, code: ErrorCode | None = None) -> bool:
-        """Ask the generation to end now: cancelled (code None) or failed with `code`. False if already ending."""
-        if self.task is None or self.task.done() or self.terminal is not None:
+        """Ask the generation to end now: cancelled (code None) or failed shutting_down. False if already ending."""
+        return self._interrupt(Stop.SHUTTING_DOWN if code is ErrorCode.SHUTTING_DOWN else Stop.CANCELLED)
+
+    def fence(self) -> bool:
+        """Another process stored this session's terminal (it declared this process dead): stop, write nothing."""
+        return self._interrupt(Stop.FENCED)
+
+    def _interrupt(self, why: Stop) -> bool:
+        if self.task is None or self.task.done() or not self.life.request_stop(why):
             return False
-        self.stop_code = code
         self.task.cancel()
         return True
 
@@ -96,10 +103,10 @@ async def run_generation(live: LiveStream, store: StreamStore, provider: Provide
                 used = await _switch_to_fallback(live, fallback, outcome, exc)
                 await _pump(live, used, outcome)
     except asyncio.CancelledError:
-        if live.stop_code is None:
-            outcome.status = "cancelled"
-        else:
-            _fail(outcome, live.stop_code, STOP_MESSAGES.get(live.stop_code, "The server stopped the script."))
+        # A cancel that did not come through stop() (the loop is closing) still ends the stream properly.
+        live.life.request_stop(Stop.SHUTTING_DOWN)
+        outcome.status, outcome.code = live.life.outcome_of_stop()
+        outcome.message = SHUTDOWN_MESSAGE if outcome.code else ""
         await _finish(live, store, outcome, started)
         raise
     except TimeoutError:
@@ -209,15 +216,50 @@ async def _emit(live: LiveStream, word: str) -> None:
 
 
 async def _finish(live: LiveStream, store: StreamStore, outcome: Outcome, started: float) -> None:
-    """Close the upstream, save the script once, store and broadcast the terminal frame."""
+    """Close the upstream, settle the one terminal frame (store first, then the row), broadcast it once."""
+    live.life.begin_finishing()  # from here on, a cancel or a second stop changes nothing
     if outcome.stream is not None:
         try:
             await outcome.stream.aclose()
         except Exception:
             logger.warning("closing the provider stream of %s failed", live.session_id, exc_info=True)
     elapsed_ms = int((time.monotonic() - started) * 1000)
+    ours = _terminal_frame(live, outcome, elapsed_ms)
+    stored_first = await _store_terminal(live, store, outcome, ours)
+    terminal = live.life.settle(ours, stored_first)
+    if live.life.owns_end:
+        await _save(live, outcome, elapsed_ms)
+    else:
+        logger.warning(
+            "session %s was ended by another process (%s); not overwriting it", live.session_id, _code(terminal)
+        )
+    listeners = tuple(live.listeners)
+    live.listeners.clear()
+    for listener in listeners:
+        try:
+            await listener.deliver_terminal(terminal)
+        except Exception:
+            logger.debug("listener of %s went away before the terminal frame", live.session_id)
+
+
+async def _store_terminal(
+    live: LiveStream, store: StreamStore, outcome: Outcome, ours: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Store our terminal unless one is stored already; that one (which wins), or None when ours was taken."""
     try:
+        if live.life.stop is Stop.FENCED:
+            state = await store.read(live.session_id, live.seq)
+            return state.terminal if state is not None and state.terminal is not None else ours
         await _announce(live, store, outcome)
+        return await store.close_session(live.session_id, ours, settings.STREAMING["STREAM_RETENTION_S"])
+    except Exception:
+        # The store is down: it retries the write each tick; this process's listeners get the frame now.
+        logger.exception("storing the end of %s failed; live listeners still get it", live.session_id)
+        return None
+
+
+async def _save(live: LiveStream, outcome: Outcome, elapsed_ms: int) -> None:
+    try:
         await database_sync_to_async(services.session_finish)(
             session_id=live.session_id,
             status=outcome.status,
@@ -230,17 +272,10 @@ async def _finish(live: LiveStream, store: StreamStore, outcome: Outcome, starte
         )
     except Exception:
         logger.exception("saving the end of %s failed", live.session_id)
-    live.terminal = _terminal_frame(live, outcome, elapsed_ms)
-    try:
-        await store.close_session(live.session_id, live.terminal, settings.STREAMING["STREAM_RETENTION_S"])
-    except Exception:
-        logger.exception("storing the end of %s failed; live listeners still get it", live.session_id)
-    for listener in tuple(live.listeners):
-        try:
-            await listener.deliver_terminal(live.terminal)
-        except Exception:
-            logger.debug("listener of %s went away before the terminal frame", live.session_id)
-    live.listeners.clear()
+
+
+def _code(terminal: dict[str, Any]) -> str:
+    return str(terminal.get("error", {}).get("code") or terminal.get("type"))
 
 
 def _terminal_frame(live: LiveStream, outcome: Outcome, elapsed_ms: int) -> dict[str, Any]:

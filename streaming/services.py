@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from streaming.models import Connection, StreamSession
-from streaming.protocol import ErrorCode, ScriptRequest
+from streaming.protocol import ScriptRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,19 +110,12 @@ def session_provider_switch(*, session_id: str, provider: str, model: str) -> No
     StreamSession.objects.filter(session_id=session_id).update(provider=provider, model=model, fallback=True)
 
 
-def sessions_fail_orphans(*, alive_process_ids: list[str]) -> int:
-    """Rows left "running" by a process that is gone end as worker_lost.
-
-    Only rows older than any stream can live: younger ones are the store sweep's, which keeps their words.
-    """
-    oldest_live = timezone.now() - timedelta(seconds=settings.STREAMING["STREAM_DEADLINE_S"] + 60)
-    return (
-        StreamSession.objects.filter(status=StreamSession.Status.RUNNING, created_at__lt=oldest_live)
+def sessions_running_elsewhere(*, alive_process_ids: list[str], older_than_s: float) -> list[str]:
+    """Session ids of rows still `running` whose process is not alive (younger rows may be a start in flight)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    rows = (
+        StreamSession.objects.filter(status=StreamSession.Status.RUNNING, created_at__lt=cutoff)
         .exclude(process_id__in=alive_process_ids)
-        .update(
-            status=StreamSession.Status.FAILED,
-            error_code=ErrorCode.WORKER_LOST.value,
-            error_message="The server process writing this script stopped.",
-            finished_at=timezone.now(),
-        )
+        .values_list("session_id", flat=True)[:500]
     )
+    return [str(session_id) for session_id in rows]

@@ -70,12 +70,15 @@ class SessionsOfConnection:
                 return  # already following it from at least there
             self._detach(previous)
         live = self.registry.streams.get(session_id)
-        if live is not None and live.owner_id == self.user_id and live.terminal is None:
+        if live is not None and live.owner_id == self.user_id:
             watch = Watch(self.send, session_id, last_seq, self._watch_done, chunks=chunks)
             self.watches[session_id] = watch
-            items = chunk_frames(session_id, live.words[last_seq:], last_seq + 1, live.estimated_words)
-            live.listeners.add(watch)  # no await since reading the words: nothing slips between
-            await watch.replay(items, None)
+            terminal = live.terminal
+            words = live.words if terminal is None else live.words[: terminal["seq"]]
+            items = chunk_frames(session_id, words[last_seq:], last_seq + 1, live.estimated_words)
+            if live.life.accepts_listeners:
+                live.listeners.add(watch)  # no await since reading the words: nothing slips between
+            await watch.replay(items, terminal)  # ended already: the settled terminal, exactly once
             return
         await self._attach_remote(session_id, last_seq, chunks=chunks)
 

@@ -23,6 +23,14 @@ class SessionState:
     def running(self) -> bool:
         return self.terminal is None
 
+    def trimmed(self) -> SessionState:
+        """Words past the terminal's seq are not part of the session (a fenced owner wrote on for a moment)."""
+        if self.terminal is not None:
+            keep = max(0, int(self.terminal.get("seq", 0)) - self.first_seq + 1)
+            if keep < len(self.words):
+                self.words = self.words[:keep]
+        return self
+
 
 class StreamStore(Protocol):
     """Every read and write of shared stream state. Words are written once per tick, never per word."""
@@ -35,8 +43,11 @@ class StreamStore(Protocol):
     async def flush(self) -> None:
         """Write the new words of every running session of this process, all in one round trip."""
 
-    async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> bool:
-        """Flush, then set the terminal frame unless one is set already (first wins); keep for retention."""
+    async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> dict[str, Any] | None:
+        """Flush, then set the terminal frame unless one is set already (first wins); keep for retention.
+
+        None when ours was stored (or, the store being down, will be on a later tick); else the frame that won.
+        """
 
     async def read(self, session_id: str, after_seq: int) -> SessionState | None:
         """The session and its words with seq > after_seq, or None when unknown or expired."""
@@ -47,8 +58,9 @@ class StreamStore(Protocol):
     async def watch_session(self, session_id: str) -> None:
         """Say a watcher on another process wants wake-ups for this session."""
 
-    async def pending_controls(self, session_ids: list[str]) -> tuple[list[str], list[str]]:
-        """Of these sessions: which have a cancel flag, which have remote watchers."""
+    async def pending_controls(self, session_ids: list[str]) -> tuple[list[str], list[str], list[str]]:
+        """Of these running sessions of this process: which have a cancel flag, which have remote watchers, and
+        which another process already ended (fenced: their terminal is stored)."""
 
     async def running_sessions(self) -> dict[str, str]:
         """Every running session id with the process that owns it."""

@@ -28,15 +28,17 @@ class MemoryStore:
     async def flush(self) -> None:
         return None
 
-    async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> bool:
+    async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> dict[str, Any] | None:
         state = self._sessions.get(session_id)
-        if state is None or state.terminal is not None:
-            return False
+        if state is None:
+            return None
+        if state.terminal is not None:
+            return state.terminal
         state.terminal = terminal
         heapq.heappush(self._expires, (time.monotonic() + retention_s, session_id))
         self._cancels.discard(session_id)
         self._purge()
-        return True
+        return None
 
     async def read(self, session_id: str, after_seq: int) -> SessionState | None:
         self._purge()
@@ -51,7 +53,7 @@ class MemoryStore:
             terminal=state.terminal,
             words=state.words[after_seq:],
             first_seq=after_seq + 1,
-        )
+        ).trimmed()
 
     async def request_cancel(self, session_id: str) -> None:
         if session_id in self._sessions:
@@ -60,8 +62,9 @@ class MemoryStore:
     async def watch_session(self, session_id: str) -> None:
         return None
 
-    async def pending_controls(self, session_ids: list[str]) -> tuple[list[str], list[str]]:
-        return [sid for sid in session_ids if sid in self._cancels], []
+    async def pending_controls(self, session_ids: list[str]) -> tuple[list[str], list[str], list[str]]:
+        ended = [sid for sid in session_ids if (s := self._sessions.get(sid)) is not None and s.terminal is not None]
+        return [sid for sid in session_ids if sid in self._cancels], [], ended
 
     async def running_sessions(self) -> dict[str, str]:
         return {sid: s.process_id for sid, s in self._sessions.items() if s.terminal is None}

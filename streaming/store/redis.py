@@ -67,6 +67,16 @@ def connect(url: str) -> aioredis.Redis:
     )
 
 
+META_COMMANDS = 3  # replies of _queue_meta in a pipeline
+
+
+def _queue_meta(pipe: Any, session_id: str, local: _Local) -> None:
+    """A running session's hash and running-set entry (META_COMMANDS commands)."""
+    pipe.hset(session_key(session_id), mapping=local.meta())
+    pipe.expire(session_key(session_id), _running_ttl_s())
+    pipe.hset(RUNNING_KEY, session_id, local.process_id)
+
+
 @dataclass(eq=False)
 class _Local:
     """A running session of this process: its live word list and how much of it Redis holds."""
@@ -76,8 +86,13 @@ class _Local:
     estimated_words: int
     words: list[str]
     flushed: int = 0
+    # False until its hash and running entry are in Redis (it may have started while Redis was down).
+    meta_written: bool = False
     # (terminal frame, retention) once the session ended; written after its last words, retried until it is.
     closing: tuple[dict[str, Any], int] | None = None
+    # Once the terminal write happened: the frame another process had stored first, or None when ours won.
+    closed: bool = False
+    stored_first: dict[str, Any] | None = None
 
     def meta(self) -> dict[str, str | int]:
         return {"owner": self.owner_id, "proc": self.process_id, "est": self.estimated_words}
@@ -96,15 +111,13 @@ class RedisStore:
     ) -> None:
         local = _Local(owner_id, process_id, estimated_words, words)
         self._local[session_id] = local
-        await self._write_meta(session_id, local)
+        await self._write_meta(session_id, local)  # if Redis is down, every flush tries again until it is written
 
     async def _write_meta(self, session_id: str, local: _Local) -> None:
-        ttl = _running_ttl_s()
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(session_key(session_id), mapping=local.meta())
-            pipe.expire(session_key(session_id), ttl)
-            pipe.hset(RUNNING_KEY, session_id, local.process_id)
+            _queue_meta(pipe, session_id, local)
             await pipe.execute()
+        local.meta_written = True
 
     async def flush(self) -> None:
         """New words of every running session in one pipeline, then the ends of sessions that closed."""
@@ -119,15 +132,22 @@ class RedisStore:
         batch = [
             (sid, local, len(local.words)) for sid, local in self._local.items() if len(local.words) > local.flushed
         ]
-        if not batch:
+        unwritten = [(sid, local) for sid, local in self._local.items() if not local.meta_written]
+        if not batch and not unwritten:
             return
         ttl = _running_ttl_s()
         async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id, local in unwritten:
+                _queue_meta(pipe, session_id, local)
             for session_id, local, upto in batch:
                 pipe.rpush(words_key(session_id), *local.words[local.flushed : upto])
                 if local.flushed == 0:
                     pipe.expire(words_key(session_id), ttl)
             replies = iter(await pipe.execute())
+        for _session_id, local in unwritten:
+            local.meta_written = True
+            for _reply in range(META_COMMANDS):
+                next(replies)
         lost = []
         for session_id, local, upto in batch:
             length = next(replies)
@@ -149,29 +169,37 @@ class RedisStore:
             await pipe.execute()
         await self._write_meta(session_id, local)
 
-    async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> bool:
+    async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> dict[str, Any] | None:
         local = self._local.get(session_id)
         if local is None:
             return await self._write_terminal(session_id, None, terminal, retention_s)
         # Kept until written: if Redis is down now, every later flush tick tries again.
         local.closing = (terminal, retention_s)
         await self.flush()
-        return True
+        return local.stored_first if local.closed else None
 
     async def _write_terminal(
         self, session_id: str, local: _Local | None, terminal: dict[str, Any], retention_s: int
-    ) -> bool:
-        """Set the terminal frame unless one is set (first wins) and start the retention window."""
+    ) -> dict[str, Any] | None:
+        """Set the terminal frame unless one is set (first wins) and start the retention window.
+
+        None when ours was set; otherwise the frame that was there first.
+        """
         async with self._redis.pipeline(transaction=True) as pipe:
             if local is not None:
                 pipe.hset(session_key(session_id), mapping=local.meta())  # still there after a Redis restart
             pipe.hsetnx(session_key(session_id), "terminal", orjson.dumps(terminal).decode())
+            pipe.hget(session_key(session_id), "terminal")
             pipe.hdel(RUNNING_KEY, session_id)
             pipe.expire(session_key(session_id), retention_s)
             pipe.expire(words_key(session_id), retention_s)
             pipe.delete(cancel_key(session_id), watched_key(session_id))
             replies = await pipe.execute()
-        return bool(replies[1 if local is not None else 0])
+        first = 1 if local is not None else 0
+        stored_first = None if replies[first] else orjson.loads(replies[first + 1])
+        if local is not None:
+            local.closed, local.stored_first = True, stored_first
+        return stored_first
 
     async def read(self, session_id: str, after_seq: int) -> SessionState | None:
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -189,7 +217,7 @@ class RedisStore:
             terminal=terminal,
             words=words,
             first_seq=after_seq + 1,
-        )
+        ).trimmed()
 
     async def request_cancel(self, session_id: str) -> None:
         await self._redis.set(cancel_key(session_id), 1, ex=_running_ttl_s())
@@ -197,14 +225,30 @@ class RedisStore:
     async def watch_session(self, session_id: str) -> None:
         await self._redis.set(watched_key(session_id), 1, ex=_running_ttl_s())
 
-    async def pending_controls(self, session_ids: list[str]) -> tuple[list[str], list[str]]:
+    async def pending_controls(self, session_ids: list[str]) -> tuple[list[str], list[str], list[str]]:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.mget([cancel_key(sid) for sid in session_ids])
             pipe.mget([watched_key(sid) for sid in session_ids])
-            cancels, watches = await pipe.execute()
+            pipe.hmget(RUNNING_KEY, session_ids)
+            cancels, watches, owners = await pipe.execute()
         cancelled = [sid for sid, flag in zip(session_ids, cancels, strict=True) if flag]
         watched = [sid for sid, flag in zip(session_ids, watches, strict=True) if flag]
-        return cancelled, watched
+        return cancelled, watched, await self._ended_elsewhere(session_ids, owners)
+
+    async def _ended_elsewhere(self, session_ids: list[str], owners: list[str | None]) -> list[str]:
+        """Sessions of ours no longer in the running set under our name whose terminal is stored: fenced."""
+        suspects = [
+            sid
+            for sid, owner in zip(session_ids, owners, strict=True)
+            if (local := self._local.get(sid)) is not None and local.meta_written and owner != local.process_id
+        ]
+        if not suspects:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sid in suspects:
+                pipe.hexists(session_key(sid), "terminal")
+            ended = await pipe.execute()
+        return [sid for sid, has_terminal in zip(suspects, ended, strict=True) if has_terminal]
 
     async def running_sessions(self) -> dict[str, str]:
         result = await self._redis.hgetall(RUNNING_KEY)  # type: ignore[misc]  # redis-py types sync|async

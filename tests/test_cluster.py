@@ -140,6 +140,7 @@ async def test_kill9_of_producer_fails_with_worker_lost(cluster: Any, token: str
     assert replayed == watched
     row = await database_sync_to_async(StreamSession.objects.get)(session_id=started["session_id"])
     assert (row.status, row.error_code, row.words) == ("failed", "worker_lost", end["seq"])
+    assert row.script == "".join(frame["text"] for frame in watched if frame["type"] == "stream.chunk")
 
 
 async def test_resume_after_completion_on_other_process(cluster: Any, token: str) -> None:

@@ -154,3 +154,24 @@ async def test_process_declared_dead_while_stalled_is_fenced(cluster: Any, token
         replayed = await later.recv_until(TERMINAL)
     assert replayed[-1] == lost and seqs(replayed) == list(range(1, lost["seq"] + 1))
     assert texts(replayed) == row.script
+
+
+async def test_embedded_restart_ends_the_rows_the_crashed_process_left_running(token: str) -> None:
+    """Embedded mode keeps words in memory: after kill -9, the next process marks the lost row failed at start."""
+    with servers.DaphneServer(env={"MOCK_STREAM_DELAY_MS": "20"}) as crashed:
+        async with socket(crashed, token) as client:
+            started = await client.generate(duration=300)
+            await client.chunks_up_to(3)
+            crashed.kill9()
+    session_id = started["session_id"]
+    assert (await database_sync_to_async(row_status)(session_id)) == ("running", "")
+    with servers.DaphneServer():  # no client needed: the sweep runs when the process starts
+        async with asyncio.timeout(10):  # rows have no event to wait on: ask until it changed
+            while (await database_sync_to_async(row_status)(session_id))[0] == "running":
+                await asyncio.sleep(0.1)
+    assert (await database_sync_to_async(row_status)(session_id)) == ("failed", "worker_lost")
+
+
+def row_status(session_id: str) -> tuple[str, str]:
+    row = StreamSession.objects.get(session_id=session_id)
+    return row.status, row.error_code

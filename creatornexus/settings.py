@@ -211,8 +211,6 @@ STREAMING: dict[str, Any] = {
     "OPENAI_STREAM_IDLE_TIMEOUT_S": env_float("OPENAI_STREAM_IDLE_TIMEOUT_S", 20),
     "OPENAI_MAX_RETRY_AFTER_S": env_float("OPENAI_MAX_RETRY_AFTER_S", 3),
     "AI_FALLBACK": env_str("AI_FALLBACK"),
-    # Test-only routes (e.g. dropping every socket); never on in production.
-    "TEST_ROUTES": env_bool("STREAMING_TEST_ROUTES", False),
 }
 
 LOGGING = {

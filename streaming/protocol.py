@@ -87,6 +87,9 @@ MIN_DURATION_S = 5
 TOPIC_MAX_CHARS = 500
 STYLE_MAX_CHARS = 200
 REQUEST_ID_MAX_CHARS = 100
+# The largest integer a JavaScript client holds exactly (Number.MAX_SAFE_INTEGER), far above any script's word
+# count and within every store's index range (Redis LRANGE takes signed 64-bit indexes).
+MAX_SEQ = 2**53 - 1
 # Average speaking rate; the estimate (and so progress) is based on it.
 SPOKEN_WORDS_PER_MINUTE = 150
 
@@ -250,8 +253,9 @@ def _parse_cancel(frame: dict[str, Any], request_id: str | None) -> Cancel:
 
 def _parse_resume(frame: dict[str, Any], request_id: str | None) -> Resume:
     last_seq = frame.get("last_seq", 0)
-    if not isinstance(last_seq, int) or isinstance(last_seq, bool) or last_seq < 0:
-        raise _bad("'last_seq' must be a non-negative integer.")
+    # orjson reads integers past 64 bits as floats: they are refused here with the same message.
+    if not isinstance(last_seq, int) or isinstance(last_seq, bool) or not 0 <= last_seq <= MAX_SEQ:
+        raise _bad(f"'last_seq' must be an integer from 0 to {MAX_SEQ}.")
     return Resume(session_id=_session_id(frame), last_seq=last_seq, request_id=request_id)
 
 

@@ -1,4 +1,4 @@
-"""Settings of server processes the tests start: the product's, also accepting the tests' cheap password hashes."""
+"""Settings of server processes the tests start: the product's, plus test-only routes and cheap password hashes."""
 
 from creatornexus.settings import *  # noqa: F403
 
@@ -7,3 +7,6 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.MD5PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+
+# The product's routes plus the test-only ones (tests/e2e_urls.py); the product's settings cannot route them.
+ROOT_URLCONF = "tests.e2e_urls"

@@ -62,7 +62,6 @@ class DaphneServer:
             "DATABASE_URL": test_database_url(),
             "MOCK_STREAM_DELAY_MS": "0",
             "PYTHONUNBUFFERED": "1",
-            "STREAMING_TEST_ROUTES": "1",
             "SHUTDOWN_GRACE_S": "3",  # teardown (SIGTERM) waits for running streams at most this long
             **(env or {}),
         }

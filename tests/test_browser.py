@@ -28,7 +28,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 # Slow enough that a stream lasts a few seconds (there is time to drop, reload, cancel), fast enough for CI.
-STREAM_ENV = {"MOCK_STREAM_DELAY_MS": "20", "STREAMING_TEST_ROUTES": "1"}
+STREAM_ENV = {"MOCK_STREAM_DELAY_MS": "20"}
 WAIT_MS = 20_000
 
 WORD_COUNT_JS = "() => document.querySelector('#script').textContent.trim().split(/\\s+/).filter(Boolean).length"

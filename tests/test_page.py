@@ -1,19 +1,23 @@
-"""The page's server side: it renders, its static files are served under ASGI, test-only routes stay off."""
+"""The page's server side: it renders, its static files are served under ASGI, it has no test-only route."""
 
 from __future__ import annotations
 
 import re
+import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
-from django.urls import NoReverseMatch, reverse
+from django.urls import Resolver404, resolve
 
 from streaming.protocol import ErrorCode
 from tests.servers import ROOT, DaphneServer
 
 STATIC = ROOT / "streaming" / "static" / "streaming"
+TEST_ROUTES = ["/test/drop-sockets", "/test/settle"]
 
 
 def test_every_error_code_has_a_human_message() -> None:
@@ -38,20 +42,43 @@ def test_page_loads_module_scripts() -> None:
     assert 'href="/static/streaming/app.css"' in body
 
 
-def test_test_routes_are_off_by_default() -> None:
-    """Without STREAMING_TEST_ROUTES=1 the socket-dropping route does not exist."""
-    with pytest.raises(NoReverseMatch):
-        reverse("test-drop-sockets")
+@pytest.mark.parametrize("route", TEST_ROUTES)
+def test_production_urlconf_has_no_test_routes(route: str) -> None:
+    """The product's settings route no /test/* path; only the test servers' URLconf (tests/e2e_urls.py) does."""
+    assert settings.ROOT_URLCONF == "creatornexus.urls"
+    with pytest.raises(Resolver404):
+        resolve(route)
+    assert resolve(route, urlconf="tests.e2e_urls").url_name
+
+
+@pytest.fixture(scope="module")
+def production(django_db_setup: Any) -> Iterator[DaphneServer]:
+    """Daphne with the product's own settings (not the test servers'), DEBUG off."""
+    env = {
+        "DJANGO_SETTINGS_MODULE": "creatornexus.settings",
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": "test-only-secret-key-for-production-mode",
+    }
+    with DaphneServer(env=env) as server:
+        yield server
 
 
 @pytest.mark.e2e
-def test_daphne_serves_static_files_in_production_mode(django_db_setup: Any) -> None:
+def test_daphne_serves_static_files_in_production_mode(production: DaphneServer) -> None:
     """DJANGO_DEBUG=0: Daphne serves /static/streaming/client.js through servestatic, no collectstatic needed."""
-    env = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "test-only-secret-key-for-static-files"}
-    with DaphneServer(env=env) as server:
-        for name in ("client.js", "app.js", "app.css"):
-            with urllib.request.urlopen(f"{server.http_url}/static/streaming/{name}", timeout=5) as response:
-                assert response.status == 200
-                assert response.read() == (STATIC / name).read_bytes()
-        with urllib.request.urlopen(f"{server.http_url}/static/streaming/client.js", timeout=5) as response:
-            assert "javascript" in response.headers["Content-Type"]
+    for name in ("client.js", "app.js", "app.css"):
+        with urllib.request.urlopen(f"{production.http_url}/static/streaming/{name}", timeout=5) as response:
+            assert response.status == 200
+            assert response.read() == (STATIC / name).read_bytes()
+    with urllib.request.urlopen(f"{production.http_url}/static/streaming/client.js", timeout=5) as response:
+        assert "javascript" in response.headers["Content-Type"]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("route", TEST_ROUTES)
+def test_production_server_answers_404_to_test_routes(production: DaphneServer, route: str) -> None:
+    """A server on the product's settings has no test route: POST /test/... is a 404."""
+    request = urllib.request.Request(f"{production.http_url}{route}", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=5)
+    assert refused.value.code == 404

@@ -54,6 +54,7 @@ VALID = [
     ({"type": "cancel", "session_id": SESSION.upper(), "request_id": "c1"}, Cancel(SESSION, request_id="c1")),
     ({"type": "resume", "session_id": SESSION, "last_seq": 4}, Resume(SESSION, 4)),
     ({"type": "resume", "session_id": SESSION}, Resume(SESSION, 0)),
+    ({"type": "resume", "session_id": SESSION, "last_seq": protocol.MAX_SEQ}, Resume(SESSION, protocol.MAX_SEQ)),
 ]
 
 
@@ -131,6 +132,10 @@ INVALID_FIELDS = [
     {"type": "resume", "session_id": SESSION, "last_seq": -1},
     {"type": "resume", "session_id": SESSION, "last_seq": "3"},
     {"type": "resume", "session_id": SESSION, "last_seq": True},
+    {"type": "resume", "session_id": SESSION, "last_seq": 4.0},
+    {"type": "resume", "session_id": SESSION, "last_seq": protocol.MAX_SEQ + 1},
+    {"type": "resume", "session_id": SESSION, "last_seq": 2**63 - 1},
+    {"type": "resume", "session_id": SESSION, "last_seq": -(2**63)},
     {"type": "resume", "session_id": None},
 ]
 
@@ -142,6 +147,20 @@ def test_invalid_fields_are_bad_request(frame: dict[str, Any]) -> None:
         parse(frame)
     assert caught.value.code is ErrorCode.BAD_REQUEST
     assert caught.value.message
+
+
+# Integers orjson.dumps cannot write (past 64 bits), and those orjson.loads reads as floats: sent as raw text.
+OUT_OF_RANGE_SEQS = [str(2**63), str(2**64 - 1), str(2**64), str(10**30), str(-(2**63) - 1), "1e3"]
+
+
+@pytest.mark.parametrize("last_seq", OUT_OF_RANGE_SEQS)
+def test_huge_last_seq_is_bad_request(last_seq: str) -> None:
+    """However large or small a JSON number last_seq is, it is a bad_request that names the range."""
+    text = f'{{"type": "resume", "session_id": "{SESSION}", "last_seq": {last_seq}}}'
+    with pytest.raises(ClientError) as caught:
+        protocol.parse_client_frame(text, None, LIMIT)
+    assert caught.value.code is ErrorCode.BAD_REQUEST
+    assert caught.value.message == f"'last_seq' must be an integer from 0 to {protocol.MAX_SEQ}."
 
 
 @pytest.mark.parametrize("session_id", ["nope", "", "1234", SESSION[:-1]])

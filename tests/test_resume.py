@@ -175,3 +175,54 @@ async def test_cancel_from_another_connection_reaches_every_watcher(connect: Ope
     assert seqs(seen + watched) == list(range(1, last + 1))
     assert seqs(cancelled) == []
     assert await producer.nothing() and await watcher.nothing()
+
+
+@pytest.mark.parametrize("beyond", [lambda last: last + 1, lambda _last: protocol.MAX_SEQ], ids=["next", "MAX_SEQ"])
+async def test_resume_past_the_last_word_sends_only_the_terminal(
+    connect: OpenClient, beyond: Callable[[int], int]
+) -> None:
+    """After the end, a last_seq beyond the stored words (up to MAX_SEQ) replays nothing, then the terminal."""
+    first = await connect()
+    started = await first.generate()
+    original = (await first.recv_until(TERMINAL))[-1]
+    last_seq = beyond(original["seq"])
+    second = await connect()
+    await second.send({"type": "resume", "session_id": started["session_id"], "last_seq": last_seq})
+    assert await second.recv() == original
+    assert await second.nothing()
+
+
+async def test_resume_at_max_seq_of_a_running_stream_waits_for_the_terminal(connect: OpenClient, settings: Any) -> None:
+    """Mid-stream, last_seq = MAX_SEQ: no chunk (the client has them all), then the stream's one terminal frame."""
+    paced(settings, 10)
+    first = await connect()
+    started = await first.generate(duration=30)
+    await chunks_up_to(first, 2)
+    second = await connect()
+    await second.send({"type": "resume", "session_id": started["session_id"], "last_seq": protocol.MAX_SEQ})
+    watched, own = await asyncio.gather(second.recv_until(TERMINAL), first.recv_until(TERMINAL))
+    assert watched == [own[-1]]
+    assert own[-1]["type"] == "stream.completed"
+
+
+@pytest.mark.parametrize("last_seq", [str(protocol.MAX_SEQ + 1), str(2**63), str(2**64), str(10**30), "-1"])
+async def test_resume_outside_the_seq_range_is_bad_request(connect: OpenClient, last_seq: str) -> None:
+    """A last_seq above MAX_SEQ (however large) or below 0 answers bad_request; the socket stays usable."""
+    client = await connect()
+    started = await client.generate()
+    end = (await client.recv_until(TERMINAL))[-1]
+    frame = f'{{"type": "resume", "session_id": "{started["session_id"]}", "last_seq": {last_seq}, "request_id": "r"}}'
+    await client.send_raw(frame)
+    message = f"'last_seq' must be an integer from 0 to {protocol.MAX_SEQ}."
+    assert await client.recv() == {"type": "error", "code": "bad_request", "message": message, "request_id": "r"}
+    await client.send({"type": "resume", "session_id": started["session_id"], "last_seq": end["seq"]})
+    assert await client.recv() == end
+
+
+async def test_store_read_past_the_last_word_is_empty(connect: OpenClient) -> None:
+    """Both stores answer a read after MAX_SEQ with the session and no words (Redis LRANGE takes it)."""
+    client = await connect()
+    started = await client.generate()
+    await client.recv_until(TERMINAL)
+    state = await get_store().read(started["session_id"], protocol.MAX_SEQ)
+    assert state is not None and state.words == [] and state.terminal is not None

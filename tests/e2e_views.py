@@ -1,4 +1,4 @@
-"""Test-only HTTP views (routed only when settings.STREAMING["TEST_ROUTES"] is on): break things on purpose."""
+"""Test-only HTTP views, routed only by tests/e2e_urls.py (the test servers' URLconf): break things on purpose."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ from django.views.decorators.http import require_POST
 
 from streaming.registry import get_registry
 
-# 1012 ("service restart") would say it best, but Daphne (autobahn) lets a server send only 1000 or 3000-4999;
-# a client that wants to stay connected must reconnect after a server-side 1000 too.
+# A plain server-side close, not 1012 (a drain): the client must reconnect after any drop, and these tests show it.
 SERVER_CLOSED = 1000
 
 

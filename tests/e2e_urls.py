@@ -1,0 +1,13 @@
+"""URLconf of the server processes the tests start: the product's routes plus test-only ones."""
+
+from django.urls import path
+
+from creatornexus.urls import urlpatterns as product_urlpatterns
+from tests import e2e_views
+
+urlpatterns = [
+    *product_urlpatterns,
+    # Tests break connections on purpose and make the server commit its batched rows.
+    path("test/drop-sockets", e2e_views.drop_sockets, name="test-drop-sockets"),
+    path("test/settle", e2e_views.settle, name="test-settle"),
+]

@@ -30,8 +30,10 @@ RSS_SLACK_KB = 5 * 1024
 
 @pytest.fixture(params=["daphne", "uvicorn"])
 def server(request: pytest.FixtureRequest, django_db_setup: Any) -> Iterator[DaphneServer]:
-    """Words 2 ms apart: a long script runs for a few seconds, long enough to stream while the other socket stalls."""
-    with DaphneServer(env={"MOCK_STREAM_DELAY_MS": "2"}, server=request.param) as process:
+    """Words 2 ms apart: a long script runs for a few seconds, long enough to stream while the other socket stalls;
+    a server ping every second, so the registry's tick sends to the stalled socket too."""
+    env = {"MOCK_STREAM_DELAY_MS": "2", "WS_HEARTBEAT_INTERVAL_S": "1"}
+    with DaphneServer(env=env, server=request.param) as process:
         yield process
 
 
@@ -91,6 +93,7 @@ async def test_client_that_stops_reading(server: DaphneServer, user: Any, token:
             live_seqs, live_end = await read_stream(reader)
             assert live_end["type"] == "stream.completed", live_end
             assert live_seqs == list(range(1, live_end["seq"] + 1))
+            assert (await reader.recv_until({"ping"}, timeout=5))[-1]["type"] == "ping"  # the tick goes on
 
             await wait_for_log(server, "closing a socket that stopped reading", timeout=10)
             frames, ended = await stalled.read_to_end(timeout=30)

@@ -3,6 +3,8 @@
 Under uvicorn (websockets) the ASGI `send` waits while the client does not read; under Daphne it never waits and
 Twisted buffers instead (daphne_compat bounds that). Either way a generation's other listeners, the registry's
 tick and the consumer's own receive loop only ever append here, so one slow client holds up nobody else.
+The limit counts bytes queued here and not yet handed to the server; under uvicorn the server's own write buffer
+adds at most websockets' write_limit (64 KiB) and one frame.
 """
 
 from __future__ import annotations

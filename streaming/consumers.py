@@ -13,8 +13,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from streaming import protocol, services
+from streaming.outbox import Outbox
 from streaming.protocol import (
-    CLOSE_REASONS,
     Cancel,
     ClientError,
     CloseCode,
@@ -40,6 +40,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
     registry: ProcessRegistry | None = None
     sessions: SessionsOfConnection | None = None
     connection_id: str = ""
+    outbox: Outbox
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Every frame leaves through the outbox, whose writer task lives exactly as long as this consumer."""
+        self.outbox = Outbox(send, settings.STREAMING["MAX_BUFFERED_BYTES"])
+        self.outbox.start()
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.outbox.aclose()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels closes stale DB connections before every message, through the one ORM thread: a slow
@@ -50,8 +60,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def close_with(self, code: CloseCode) -> None:
-        """Close from the server side with the code's documented reason (after the frames already sent)."""
-        await self.close(code=int(code), reason=CLOSE_REASONS[code])
+        """Close with the code's documented reason after the frames already queued; returns without waiting
+        on the client (the outbox's writer sends it), so closing many sockets is never held up by a slow one."""
+        self.outbox.close(code)
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -140,10 +151,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.send_frame(protocol.ping(self.ping_counter))
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=protocol.encode(frame))
+        self.outbox.put(protocol.encode(frame))
 
     async def send_text(self, text: str) -> None:
-        await self.send(text_data=text)
+        """A pre-encoded frame (every word of every stream): queued, never waits on the client."""
+        self.outbox.put(text)
 
     def _header(self, name: bytes) -> str:
         for key, value in self.scope.get("headers", []):

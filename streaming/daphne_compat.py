@@ -4,8 +4,10 @@
   lets a server send both; a draining server must say "service restart" (1012) so clients reconnect at once.
 - Close reasons: Daphne drops the `reason` of `websocket.close`; ours tell the client why (docs/protocol.md).
 - Bounded memory: Daphne never applies backpressure, so a client that stops reading makes Twisted buffer every
-  frame sent to it. Past `WS_MAX_BUFFERED_BYTES` of unread bytes the socket is closed with 4413 and the
-  buffer is dropped with the connection (autobahn aborts it when the close handshake does not finish).
+  frame sent to it (the consumer's outbox hands frames on at once under Daphne). Past `WS_MAX_BUFFERED_BYTES` of
+  unread bytes the socket is closed with 4413 and the buffer is dropped with the connection (autobahn aborts it
+  when the close handshake does not finish, after 1 s). Every later send raises autobahn's `Disconnected`; the
+  outbox stops writing on the first one and the consumer's disconnect follows the abort.
 
 `install()` is called by the ASGI entry point; it patches nothing when Daphne is not installed.
 """

@@ -73,6 +73,8 @@ class SignalDrain:
         self._loop.call_soon_threadsafe(self._start, sig)
 
     def _start(self, sig: int) -> None:
+        if self._handed_over:  # a second signal came before the loop got here: the server is stopping already
+            return
         self.task = asyncio.get_running_loop().create_task(self._run(sig), name="drain")
 
     async def _run(self, sig: int) -> None:

@@ -310,8 +310,11 @@ class ProcessRegistry:
         """Close every socket with `code`, all at once, and wait for each goodbye (so its row is logged)."""
 
         async def leave(connection: Any) -> None:
-            async with asyncio.timeout(DRAIN_CLOSE_WAIT_S):
-                await connection.leave(code)
+            try:
+                async with asyncio.timeout(DRAIN_CLOSE_WAIT_S):
+                    await connection.leave(code)
+            except TimeoutError:
+                logger.info("a socket did not finish its close handshake within %ss", DRAIN_CLOSE_WAIT_S)
 
         closing = [connection for connection in self.connections if not connection.leaving]
         await asyncio.gather(*(self._guarded(leave(connection), "closing a socket") for connection in closing))

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,8 +23,8 @@ from streaming import protocol
 from streaming.models import StreamSession
 from streaming.protocol import CLOSE_REASONS, CloseCode
 from tests.conftest import access_for, make_user
-from tests.redisutil import flushed_redis
-from tests.servers import DaphneServer
+from tests.redisutil import flushed_redis, redis_test_url
+from tests.servers import ROOT, DaphneServer
 from tests.wsclient import SocketClient, open_socket
 
 pytestmark = pytest.mark.e2e
@@ -232,3 +236,28 @@ async def test_embedded_stream_past_the_grace_ends_shutting_down(start_server: S
     row = await saved(started["session_id"])
     assert (row.status, row.error_code, row.script) == ("failed", "shutting_down", script_of(frames))
     assert await exit_code(process, 1 + EXIT_MARGIN_S) == 0
+
+
+# ---------------------------------------------------------------- the rolling-restart bench
+
+
+@pytest.mark.redis
+def test_rolling_restart_bench_quick_loses_nothing() -> None:
+    """`python -m bench.rolling --quick`: both processes replaced under load; no stream loses its end or a word."""
+    flushed_redis()  # fails under CI, skips elsewhere, when the test Redis is not there
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}  # its own SQLite database
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.rolling", "--quick", "--redis-url", redis_test_url()],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ended without their terminal frame: 0 " in result.stdout
+    assert "seq gaps: 0 " in result.stdout and "duplicates: 0 " in result.stdout
+    assert len(set(re.findall(r"process :(\d+) got SIGTERM and exited 0 ", result.stdout))) == 2
+    assert "other endings than completed or shutting_down: 0 " in result.stdout
+    assert "processes in the cluster list at the end: 2 " in result.stdout

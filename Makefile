@@ -1,5 +1,5 @@
 # Shortcuts; the scripts in scripts/ do the work (they need nothing but Python 3.11+).
-.PHONY: run test lint bench bench-quick
+.PHONY: run test lint bench bench-quick bench-rolling
 run:
 	scripts/run
 test:
@@ -10,3 +10,5 @@ bench:
 	.venv/bin/python -m bench.run
 bench-quick:
 	.venv/bin/python -m bench.run --quick
+bench-rolling:
+	.venv/bin/python -m bench.rolling

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -41,6 +42,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
     sessions: SessionsOfConnection | None = None
     connection_id: str = ""
     outbox: Outbox
+    # Set by the drain once this socket is being closed: nothing is sent after the close frame.
+    leaving: bool = False
+    gone: asyncio.Event  # set by disconnect(), once the connection row is logged
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Every frame leaves through the outbox, whose writer task lives exactly as long as this consumer."""
@@ -64,7 +68,21 @@ class StreamConsumer(AsyncWebsocketConsumer):
         on the client (the outbox's writer sends it), so closing many sockets is never held up by a slow one."""
         self.outbox.close(code)
 
+    async def leave(self, code: CloseCode) -> None:
+        """The drain closes this socket: stop delivering, close with `code` after the frames already sent, and
+        return once the client said goodbye (disconnect() has logged the connection row)."""
+        self.leaving = True
+        if self.sessions is not None:
+            await self.sessions.close()
+        await self.close_with(code)
+        await self.gone.wait()
+
     async def connect(self) -> None:
+        registry = await get_registry()
+        if registry.draining:
+            # Refused before accept (HTTP 403): the load balancer takes the client to another process.
+            await self.close()
+            return
         user = self.scope.get("user")
         subprotocol = self.scope.get("cn_subprotocol")
         if user is None or not user.is_authenticated:
@@ -72,7 +90,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.accept(subprotocol)
             await self.close_with(CloseCode.UNAUTHORIZED)
             return
-        self.registry = await get_registry()
+        self.registry = registry
         self.connection_id = str(uuid.uuid4())
         self.last_received = self.last_pinged = time.monotonic()
         self.ping_counter = 0
@@ -89,6 +107,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             )
         )
         self.sessions = SessionsOfConnection(self.registry, user.pk, self.connection_id, self.send_text)
+        self.gone = asyncio.Event()
         await self.accept(subprotocol)
         self.registry.connections.add(self)
         await self.send_frame(protocol.connection_established(self.connection_id, user.pk, user.get_username()))
@@ -99,9 +118,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.registry.connections.discard(self)
         await self.sessions.close()
         self.registry.log_close(services.ConnectionClosed(self.connection_id, code, timezone.now()))
+        self.gone.set()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.sessions is None:
+        if self.sessions is None or self.leaving:
             return
         self.last_received = time.monotonic()
         try:
@@ -141,6 +161,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
     async def tick(self, now: float) -> None:
         """Called by the registry every second: server pings and the idle timeout."""
         knobs = settings.STREAMING
+        if self.leaving:
+            return
         if now - self.last_received >= knobs["CONNECTION_TIMEOUT_S"]:
             if self.registry is not None:
                 self.registry.connections.discard(self)

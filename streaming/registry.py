@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -17,7 +18,7 @@ from django.conf import settings
 
 from streaming import services, sweeps
 from streaming.perloop import PerLoop
-from streaming.protocol import ErrorCode
+from streaming.protocol import CloseCode, ErrorCode
 from streaming.providers.base import Provider
 from streaming.runner import LiveStream, run_generation
 from streaming.store import StreamStore, get_store
@@ -35,6 +36,10 @@ CLOSE_TIMEOUT_S = 5.0
 # Backoff of the process channel's reader while the channel layer (Redis) is unreachable.
 LAYER_RETRY_FIRST_S = 0.5
 LAYER_RETRY_MAX_S = 5.0
+# The drain's bounds beyond the grace: ending stopped generations, each close handshake, the last flush.
+DRAIN_STOP_WAIT_S = 5.0
+DRAIN_CLOSE_WAIT_S = 2.0
+DRAIN_FLUSH_WAIT_S = 3.0
 
 __all__ = ["ProcessRegistry", "close_registry", "get_registry", "group_name"]
 
@@ -269,6 +274,75 @@ class ProcessRegistry:
             "connections": len(self.connections),
             "streams": len(self.streams),
         }
+
+    # ------------------------------------------------------------ drain (SIGTERM, streaming/drain.py)
+
+    # From the first SIGTERM/SIGINT on: new sockets and generations are refused and /readyz answers 503.
+    draining = False
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking work, let generations end within grace_s (then end them shutting_down), leave the cluster.
+
+        With Redis, sockets close at once with 1012: their clients resume on another process while the words go
+        on flowing through Redis. Without it there is nowhere else to go: sockets stay until their streams end.
+        """
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        grace_ends = loop.time() + grace_s
+        clustered = bool(settings.REDIS_URL)
+        logger.info("draining %d streams, %d sockets (grace %ss)", len(self.streams), len(self.connections), grace_s)
+        try:
+            if clustered:
+                await self._leave_all(CloseCode.SERVICE_RESTART)
+            if not await self._generations_ended(grace_ends - loop.time()):
+                stopped = [live for live in tuple(self.streams.values()) if live.stop(ErrorCode.SHUTTING_DOWN)]
+                logger.warning("grace of %ss over: %d streams end shutting_down", grace_s, len(stopped))
+                await self._generations_ended(DRAIN_STOP_WAIT_S)
+            await self._leave_all(CloseCode.SERVICE_RESTART if clustered else CloseCode.GOING_AWAY)
+            if self._tasks:  # the last wake-ups of watchers elsewhere
+                await asyncio.wait(set(self._tasks), timeout=DRAIN_CLOSE_WAIT_S)
+            await self._flushed(DRAIN_FLUSH_WAIT_S)
+        finally:
+            # Loops stop first, so no heartbeat puts the process back after it left the process list.
+            await self.aclose()
+        logger.info("drained; this process has left the cluster")
+
+    async def _generations_ended(self, timeout_s: float) -> bool:
+        """Wait until no generation runs here (True), or timeout_s passed (False)."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        while self.streams:
+            tasks = {live.task for live in self.streams.values() if live.task is not None}
+            if not tasks or loop.time() >= end:
+                return False
+            await asyncio.wait(tasks, timeout=end - loop.time())
+        return True
+
+    async def _leave_all(self, code: CloseCode) -> None:
+        """Close every socket with `code`, all at once, and wait for each goodbye (so its row is logged)."""
+
+        async def leave(connection: Any) -> None:
+            try:
+                async with asyncio.timeout(DRAIN_CLOSE_WAIT_S):
+                    await connection.leave(code)
+            except TimeoutError:
+                logger.info("a socket did not finish its close handshake within %ss", DRAIN_CLOSE_WAIT_S)
+
+        closing = [connection for connection in self.connections if not connection.leaving]
+        await asyncio.gather(*(self._guarded(leave(connection), "closing a socket") for connection in closing))
+
+    async def _flushed(self, timeout_s: float) -> None:
+        """The last words and terminal frames reach the store before the process leaves the process list."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                while True:
+                    try:
+                        await self.store.flush()
+                    except Exception:
+                        logger.warning("final flush failed; retrying", exc_info=True)
+                        await asyncio.sleep(settings.STREAMING["FLUSH_INTERVAL_MS"] / 1000)
+                    else:
+                        return
 
 
 _registries: PerLoop[ProcessRegistry] = PerLoop(lambda: ProcessRegistry(get_store()))

@@ -31,6 +31,8 @@ class SessionsOfConnection:
 
     async def generate(self, request: ScriptRequest) -> None:
         """Validate limits, then start the generation as a registry-owned task and return at once."""
+        if self.registry.draining:
+            raise ClientError(ErrorCode.SHUTTING_DOWN, "The server is restarting; ask again in a moment.")
         mine = sum(1 for watch in self.watches.values() if not watch.done)
         if mine >= settings.STREAMING["MAX_STREAMS_PER_CONNECTION"]:
             raise ClientError(ErrorCode.TOO_MANY_STREAMS, "Too many streams running on this connection.")

@@ -42,6 +42,8 @@ SERVER_COMMANDS: dict[str, list[str]] = {
         *("-m", "uvicorn", "creatornexus.asgi:application", "--host", "127.0.0.1", "--port", "{port}"),
         *("--ws", "websockets", "--ws-per-message-deflate", "false", "--lifespan", "off", "--no-access-log"),
     ],
+    # Daphne's development server; without the autoreloader it owns the process's signals (docs/deploy.md).
+    "runserver": ["manage.py", "runserver", "--noreload", "127.0.0.1:{port}"],
 }
 
 

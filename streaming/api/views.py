@@ -66,8 +66,13 @@ async def healthz(request: HttpRequest) -> JsonResponse:
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:
-    """The database and the channel layer (Redis, when configured) answer; the provider is described, not called."""
+    """The database and the channel layer (Redis, when configured) answer; the provider is described, not called.
+
+    A draining process (SIGTERM) is not ready whatever its checks say: the load balancer takes it out at once.
+    """
     registry = await get_registry()
+    if registry.draining:
+        return JsonResponse({"status": "draining", "process_id": registry.process_id}, status=503)
     checks = dict(
         await asyncio.gather(
             _check("database", database_sync_to_async(_ping_database)()),
@@ -93,7 +98,8 @@ async def websocket_stats(request: HttpRequest) -> JsonResponse:
     if not user.is_staff:
         return JsonResponse({"detail": "Staff only."}, status=403)
     registry = await get_registry()
-    await registry.heartbeat()
+    if not registry.draining:  # a drained process has left the process list: it must not put itself back
+        await registry.heartbeat()
     await registry.write_connection_rows()  # this process's rows of the current tick count too
     processes = await registry.store.processes()
     running = await registry.store.running_sessions()

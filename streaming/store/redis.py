@@ -123,7 +123,13 @@ class RedisStore:
         """New words of every running session in one pipeline, then the ends of sessions that closed."""
         async with self._flush_lock:
             await self._write_words()
-            for session_id, local in [(sid, local) for sid, local in self._local.items() if local.closing]:
+            # Only sessions whose words are all written: one that ended during this write has words the batch missed.
+            ended = [
+                (sid, local)
+                for sid, local in self._local.items()
+                if local.closing and local.flushed == len(local.words)
+            ]
+            for session_id, local in ended:
                 assert local.closing is not None
                 await self._write_terminal(session_id, local, *local.closing)
                 del self._local[session_id]

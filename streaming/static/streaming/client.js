@@ -8,6 +8,8 @@ const STABLE_AFTER_MS = 60_000; // a connection that lived a minute resets the b
 const CLOSE_UNAUTHORIZED = 4401; // token missing, bad or expired: refresh it, then reconnect
 const CLOSE_FORBIDDEN = 4403; // not allowed at all: retrying cannot help
 const CLOSE_BY_CLIENT = 1000;
+const CLOSE_SERVICE_RESTART = 1012; // that server process drains for a deploy: reconnect now (another one), resume
+// Any other close (1001 going away, 1006 dropped, 4408 idle, 4413 too slow, ...) reconnects with backoff, then resumes.
 const TERMINAL = { "stream.completed": "completed", "stream.failed": "failed", "stream.cancelled": "cancelled" };
 
 /** Full jitter: a random wait in [0, min(cap, base * 2^attempt)). */
@@ -95,9 +97,9 @@ export class StreamClient extends EventTarget {
 
   // ------------------------------------------------------------------ connection
 
-  async #open(fresh) {
+  async #open(fresh, reconnecting = fresh || this.attempt > 0) {
     this.#clearTimers();
-    this.#setState(this.attempt === 0 && !fresh ? "connecting" : "reconnecting", { retryInMs: 0 });
+    this.#setState(reconnecting ? "reconnecting" : "connecting", { retryInMs: 0 });
     let token;
     try {
       token = await this.getToken({ fresh });
@@ -146,6 +148,8 @@ export class StreamClient extends EventTarget {
       // Even a just-refreshed token was refused: the session is over.
       return refusedFreshToken ? this.#signOut() : this.#open(true);
     }
+    // No backoff: the load balancer already sends new sockets to another process, where the streams go on.
+    if (code === CLOSE_SERVICE_RESTART) return this.#open(false, true);
     this.#scheduleReconnect();
   }
 

@@ -105,6 +105,7 @@ class RedisStore:
         self._redis = connect(url)
         self._local: dict[str, _Local] = {}
         self._flush_lock = asyncio.Lock()
+        self._last_heartbeat: tuple[str, bytes, int] | None = None
 
     async def open_session(
         self, session_id: str, owner_id: int, process_id: str, estimated_words: int, words: list[str]
@@ -115,9 +116,24 @@ class RedisStore:
 
     async def _write_meta(self, session_id: str, local: _Local) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
+            self._queue_heartbeat(pipe)
             _queue_meta(pipe, session_id, local)
             await pipe.execute()
         local.meta_written = True
+
+    def _queue_heartbeat(self, pipe: Any) -> int:
+        """Re-send this process's last heartbeat ahead of session metadata; how many replies it adds.
+
+        After a Redis restart the metadata comes back on the next flush, before the next heartbeat would: a
+        sweep reading the running set (first) and the process list (second) must never see our sessions
+        without us, or it would end them as worker_lost.
+        """
+        if self._last_heartbeat is None:
+            return 0
+        process_id, info, ttl_s = self._last_heartbeat
+        pipe.set(process_key(process_id), info, ex=ttl_s)
+        pipe.sadd(PROCESSES_KEY, process_id)
+        return 2
 
     async def flush(self) -> None:
         """New words of every running session in one pipeline, then the ends of sessions that closed."""
@@ -143,6 +159,7 @@ class RedisStore:
             return
         ttl = _running_ttl_s()
         async with self._redis.pipeline(transaction=False) as pipe:
+            heartbeat_replies = self._queue_heartbeat(pipe) if unwritten else 0
             for session_id, local in unwritten:
                 _queue_meta(pipe, session_id, local)
             for session_id, local, upto in batch:
@@ -150,6 +167,8 @@ class RedisStore:
                 if local.flushed == 0:
                     pipe.expire(words_key(session_id), ttl)
             replies = iter(await pipe.execute())
+        for _reply in range(heartbeat_replies):
+            next(replies)
         for _session_id, local in unwritten:
             local.meta_written = True
             for _reply in range(META_COMMANDS):
@@ -261,8 +280,9 @@ class RedisStore:
         return dict(result)
 
     async def heartbeat(self, process_id: str, info: dict[str, Any], ttl_s: int) -> None:
+        self._last_heartbeat = (process_id, orjson.dumps(info), ttl_s)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.set(process_key(process_id), orjson.dumps(info), ex=ttl_s)
+            pipe.set(process_key(process_id), self._last_heartbeat[1], ex=ttl_s)
             pipe.sadd(PROCESSES_KEY, process_id)
             await pipe.execute()
 
@@ -277,6 +297,7 @@ class RedisStore:
         return {pid: orjson.loads(info) for pid, info in zip(ids, infos, strict=True) if info is not None}
 
     async def forget_process(self, process_id: str) -> None:
+        self._last_heartbeat = None  # gone for good: no later write may put it back
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.delete(process_key(process_id))
             pipe.srem(PROCESSES_KEY, process_id)

@@ -212,6 +212,7 @@ def base_env(args: argparse.Namespace, work: Path) -> dict[str, str]:
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "JWT_SECRET": secrets.token_urlsafe(50),
             "DJANGO_SECURE_SSL_REDIRECT": "0",  # the load generator speaks plain HTTP
+            "AUTH_RATE_LIMIT_PER_ADDRESS": "0",  # every bench user logs in from 127.0.0.1
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "MOCK_STREAM_DELAY_MS": str(args.delay_ms),
             "JWT_ACCESS_TTL_S": "14400",

@@ -225,12 +225,44 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+
+def redis_caches(url: str, sentinels: list[tuple[str, int]], master: str) -> dict[str, Any]:
+    """Django's RedisCache on REDIS_URL (or the Sentinels' master): counters that hold across processes."""
+    # A Redis that does not answer fails a request in seconds instead of holding it.
+    options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    if sentinels:
+        options |= {"pool_class": "creatornexus.cache.SentinelPool", "sentinels": sentinels, "master_name": master}
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "cn:cache",
+            "OPTIONS": options,
+        }
+    }
+
+
+if REDIS_URL:
+    CACHES = redis_caches(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER)
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Attempts at the token endpoints (login, refresh), counted in the cache per window; 0 switches a limit off.
+AUTH_RATE_LIMITS = {
+    "WINDOW_S": env_int("AUTH_RATE_LIMIT_WINDOW_S", 60),
+    "PER_USERNAME": env_int("AUTH_RATE_LIMIT_PER_USERNAME", 10),
+    # Higher: people behind one NAT share an address, and every browser tab refreshes.
+    "PER_ADDRESS": env_int("AUTH_RATE_LIMIT_PER_ADDRESS", 60),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Proxies in front whose X-Forwarded-For is trusted for the client address; 0 = the peer's address.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 
 SIMPLE_JWT = {

@@ -61,11 +61,11 @@ def test_documented_production_env_serves_https_only() -> None:
     """DEBUG off by default, HTTPS redirect, HSTS and secure cookies on, the proxy's header trusted."""
     probe = (
         "from django.conf import settings as s; print(s.DEBUG, s.SECURE_SSL_REDIRECT, s.SECURE_HSTS_SECONDS, "
-        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER)"
+        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER, s.REST_FRAMEWORK['NUM_PROXIES'])"
     )
     result = manage(["shell", "--verbosity", "0", "-c", probe], documented_production_env())
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "False True 31536000 True True ('HTTP_X_FORWARDED_PROTO', 'https')"
+    assert result.stdout.strip() == "False True 31536000 True True ('HTTP_X_FORWARDED_PROTO', 'https') 1"
 
 
 @pytest.mark.parametrize("missing", SECRET_VARIABLES)

@@ -91,6 +91,8 @@ SECRET_KEY = required_secret("DJANGO_SECRET_KEY") or local_secret_key(LOCAL_SECR
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 # Browser origins allowed to open sockets; empty means "whatever ALLOWED_HOSTS allows".
 WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS")
+# Query-string tokens (?token=) end up in proxy logs; the service this replaces used them, so they stay on by default.
+WS_ALLOW_QUERY_TOKEN = env_bool("WS_ALLOW_QUERY_TOKEN", True)
 
 
 def proxy_ssl_header(name: str) -> tuple[str, str] | None:
@@ -311,11 +313,20 @@ STREAMING: dict[str, Any] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Tokens travel in ?token= and servers log request paths: every record is redacted before it is written.
+    "filters": {"redact_tokens": {"()": "creatornexus.redact.RedactTokens"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
-        # Daphne's access log prints request paths, which would include ?token=...; ours redacts it.
+        # Loggers that bring their own handlers (Django's defaults; uvicorn's, set up before it imports the app)
+        # write through the redacting handler instead. Not "uvicorn" itself: naming it would reset its child
+        # uvicorn.access and undo --no-access-log (an access log, when on, keeps uvicorn's handler).
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+        "uvicorn.error": {"handlers": ["console"], "propagate": False},
+        "uvicorn.asgi": {"handlers": ["console"], "propagate": False},
+        # Daphne's runserver access log (one line per request and socket) is noise at INFO.
         "django.channels.server": {"level": "WARNING"},
     },
 }

@@ -23,12 +23,17 @@ Scope = dict[str, Any]
 
 
 def token_from_scope(scope: Scope) -> tuple[str | None, str | None]:
-    """(access token, subprotocol to answer); first match wins: ?token=, subprotocol, Authorization."""
+    """(access token, subprotocol to answer); first match wins: ?token=, subprotocol, Authorization.
+
+    With WS_ALLOW_QUERY_TOKEN off, ?token= is ignored: only the subprotocol and the header carry a token.
+    """
     offered = [str(p) for p in scope.get("subprotocols") or []]
     answer = SUBPROTOCOL if SUBPROTOCOL in offered else None
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if query.get("token"):
-        return query["token"][0], answer
+        if settings.WS_ALLOW_QUERY_TOKEN:
+            return query["token"][0], answer
+        logger.info("socket authentication: ?token= ignored (WS_ALLOW_QUERY_TOKEN is off)")
     for protocol in offered:
         if protocol.startswith(BEARER_PREFIX):
             return protocol[len(BEARER_PREFIX) :], answer

@@ -209,7 +209,10 @@ def base_env(args: argparse.Namespace, work: Path) -> dict[str, str]:
             "DJANGO_SETTINGS_MODULE": "bench.settings",
             "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{work / 'bench.sqlite3'}",
             "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "JWT_SECRET": secrets.token_urlsafe(50),
+            "DJANGO_SECURE_SSL_REDIRECT": "0",  # the load generator speaks plain HTTP
+            "AUTH_RATE_LIMIT_PER_ADDRESS": "0",  # every bench user logs in from 127.0.0.1
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "MOCK_STREAM_DELAY_MS": str(args.delay_ms),
             "JWT_ACCESS_TTL_S": "14400",

@@ -10,10 +10,12 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.middleware import JWTAuthMiddleware, origin_checked  # noqa: E402
+from creatornexus import redact  # noqa: E402
 from streaming import daphne_compat, drain  # noqa: E402
 from streaming.routing import websocket_urlpatterns  # noqa: E402
 
 daphne_compat.install()  # close codes 1001/1012, close reasons, bounded buffers (a no-op under other servers)
+redact.route_daphne_access_log()  # Daphne's access log goes through logging, so tokens in URLs are redacted
 
 # The first call takes over SIGTERM/SIGINT so a stopping server drains first (streaming/drain.py).
 application = drain.on_signals(

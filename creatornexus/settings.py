@@ -1,6 +1,7 @@
 """Settings: the one place that reads the environment (see .env.example for every variable)."""
 
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,16 +38,78 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY is required when DJANGO_DEBUG=0")
-    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"  # noqa: S105
+# Fail closed: DEBUG only when asked for (scripts/run asks, for local use).
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# Local use only: a random key made on first start, git-ignored, readable by its owner alone.
+LOCAL_SECRET_KEY_FILE = BASE_DIR / ".secret_key"
+# HS256 needs a key of at least 256 bits; a shorter one can be guessed offline from any token.
+MIN_JWT_SECRET_LENGTH = 32
+
+
+def required_secret(name: str) -> str:
+    """A secret from the environment; with DEBUG off a missing one stops the start, naming the variable."""
+    value = env_str(name)
+    if not value and not DEBUG:
+        raise ImproperlyConfigured(
+            f"{name} is required (DJANGO_DEBUG is off unless set to 1): set it to a long random string, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    return value
+
+
+def local_secret_key(path: Path) -> str:
+    """The key of local use: made once with `secrets`, then read back, so restarts keep sessions and tokens."""
+    if path.exists():
+        return path.read_text().strip()
+    draft = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_urlsafe(50))
+    try:
+        os.link(draft, path)  # atomic and refuses to overwrite: two first starts agree on one key
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return path.read_text().strip()
+
+
+def jwt_signing_key(secret_key: str) -> str:
+    """JWT_SECRET signs tokens; production needs one of its own, so either key can be rotated alone."""
+    key = required_secret("JWT_SECRET")
+    if DEBUG:
+        return key or secret_key
+    if key == secret_key:
+        raise ImproperlyConfigured("JWT_SECRET must differ from DJANGO_SECRET_KEY")
+    if len(key) < MIN_JWT_SECRET_LENGTH:
+        raise ImproperlyConfigured(f"JWT_SECRET must be at least {MIN_JWT_SECRET_LENGTH} characters long")
+    return key
+
+
+SECRET_KEY = required_secret("DJANGO_SECRET_KEY") or local_secret_key(LOCAL_SECRET_KEY_FILE)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 # Browser origins allowed to open sockets; empty means "whatever ALLOWED_HOSTS allows".
 WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS")
+# Query-string tokens (?token=) end up in proxy logs; the service this replaces used them, so they stay on by default.
+WS_ALLOW_QUERY_TOKEN = env_bool("WS_ALLOW_QUERY_TOKEN", True)
+
+
+def proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """("HTTP_X_FORWARDED_PROTO", "https") for "X-Forwarded-Proto"; None (trust no header) for ""."""
+    return (f"HTTP_{name.upper().replace('-', '_')}", "https") if name else None
+
+
+# HTTPS. The defaults are production's (DEBUG off); local use (DEBUG on) serves plain HTTP.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+# Load balancers probe processes over plain HTTP, inside the network: a redirect would fail the probe.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Only the header a TLS-terminating proxy sets (and overwrites): a client could send it too.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env_str("DJANGO_SECURE_PROXY_SSL_HEADER"))
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 
 INSTALLED_APPS = [
     "daphne",  # first, so `manage.py runserver` serves ASGI (WebSockets included)
@@ -164,16 +227,48 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+
+def redis_caches(url: str, sentinels: list[tuple[str, int]], master: str) -> dict[str, Any]:
+    """Django's RedisCache on REDIS_URL (or the Sentinels' master): counters that hold across processes."""
+    # A Redis that does not answer fails a request in seconds instead of holding it.
+    options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 2}
+    if sentinels:
+        options |= {"pool_class": "creatornexus.cache.SentinelPool", "sentinels": sentinels, "master_name": master}
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            "KEY_PREFIX": "cn:cache",
+            "OPTIONS": options,
+        }
+    }
+
+
+if REDIS_URL:
+    CACHES = redis_caches(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER)
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Attempts at the token endpoints (login, refresh), counted in the cache per window; 0 switches a limit off.
+AUTH_RATE_LIMITS = {
+    "WINDOW_S": env_int("AUTH_RATE_LIMIT_WINDOW_S", 60),
+    "PER_USERNAME": env_int("AUTH_RATE_LIMIT_PER_USERNAME", 10),
+    # Higher: people behind one NAT share an address, and every browser tab refreshes.
+    "PER_ADDRESS": env_int("AUTH_RATE_LIMIT_PER_ADDRESS", 60),
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Proxies in front whose X-Forwarded-For is trusted for the client address; 0 = the peer's address.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 
 SIMPLE_JWT = {
-    "SIGNING_KEY": env_str("JWT_SECRET") or SECRET_KEY,
+    "SIGNING_KEY": jwt_signing_key(SECRET_KEY),
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_TTL_S", 900)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_REFRESH_TTL_S", 86400)),
     "UPDATE_LAST_LOGIN": False,
@@ -216,11 +311,20 @@ STREAMING: dict[str, Any] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    # Tokens travel in ?token= and servers log request paths: every record is redacted before it is written.
+    "filters": {"redact_tokens": {"()": "creatornexus.redact.RedactTokens"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
-        # Daphne's access log prints request paths, which would include ?token=...; ours redacts it.
+        # Loggers that bring their own handlers (Django's defaults; uvicorn's, set up before it imports the app)
+        # write through the redacting handler instead. Not "uvicorn" itself: naming it would reset its child
+        # uvicorn.access and undo --no-access-log (an access log, when on, keeps uvicorn's handler).
+        "django": {"handlers": [], "propagate": True},
+        "django.server": {"handlers": [], "propagate": True},
+        "uvicorn.error": {"handlers": ["console"], "propagate": False},
+        "uvicorn.asgi": {"handlers": ["console"], "propagate": False},
+        # Daphne's runserver access log (one line per request and socket) is noise at INFO.
         "django.channels.server": {"level": "WARNING"},
     },
 }

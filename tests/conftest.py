@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from tests.servers import DaphneServer
@@ -83,6 +84,12 @@ async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not await database_sync_to_async(predicate)():
             await asyncio.sleep(0.02)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    """Token-endpoint attempts are counted in the cache (local memory here): each test starts with none."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -1,9 +1,10 @@
-"""Token endpoints: SimpleJWT's own views."""
+"""Token endpoints: SimpleJWT's views behind the brute-force limits (accounts/throttles.py)."""
 
 from django.urls import path
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from accounts.api.views import ThrottledTokenObtainView, ThrottledTokenRefreshView
 
 urlpatterns = [
-    path("token/", TokenObtainPairView.as_view(), name="token_obtain_pair"),
-    path("token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("token/", ThrottledTokenObtainView.as_view(), name="token_obtain_pair"),
+    path("token/refresh/", ThrottledTokenRefreshView.as_view(), name="token_refresh"),
 ]

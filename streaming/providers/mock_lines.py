@@ -250,7 +250,7 @@ PUNCHES = [
     "No fancy tools needed.",
     "Trust the process.",
     "That one surprised me.",
-    "Wild, right?",
+    "Small change, big difference.",
     "Here is the twist.",
     "Do not skip this part.",
     "It works every time.",

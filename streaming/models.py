@@ -25,7 +25,9 @@ class Connection(models.Model):
         ordering = ["-opened_at"]
 
     def __str__(self) -> str:
-        return f"{self.user_id} @ {self.opened_at:%Y-%m-%d %H:%M:%S}"
+        """Who, which (the id's first 8 characters) and since when: what an operator recognises."""
+        opened = timezone.localtime(self.opened_at).strftime("%Y-%m-%d %H:%M:%S")
+        return f"{self.user.get_username()} · {str(self.id)[:8]} · opened {opened}"
 
 
 class StreamSession(models.Model):

@@ -142,6 +142,6 @@ async def test_no_token_in_server_output(user: Any, command: str, level: str) ->
         # uvicorn logs each socket's path with its query: the filter ran on uvicorn's own lines.
         assert f'"WebSocket /ws/stream/?token={REDACTED}" [accepted]' in log
         assert "uvicorn.access" not in log, "--no-access-log still holds under Django's logging"
-    else:
+    elif command == "daphne":
         # Daphne's access log (full URLs) now goes through logging, and the filter.
         assert f'"GET /healthz?token={REDACTED}" 200' in log

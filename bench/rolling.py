@@ -36,7 +36,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from bench.loadgen import SUBPROTOCOL, USERS_PER_STREAMS, duration_for, fetch_tokens
-from bench.run import DEFAULT_REDIS_URL, PASSWORD, PYTHON, ROOT, Server, redis_flush
+from bench.run import DEFAULT_REDIS_URL, PASSWORD, PYTHON, ROOT, Server, base_env, redis_flush
 
 SERVICE_RESTART = 1012
 PROBE_INTERVAL_S = 0.5
@@ -243,22 +243,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def server_env(args: argparse.Namespace, work: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in {"OPENAI_API_KEY"}}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{work / 'bench.sqlite3'}",
-            "DJANGO_DEBUG": "0",
-            "DJANGO_SECRET_KEY": "rolling-" + os.urandom(16).hex(),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "MOCK_STREAM_DELAY_MS": str(args.delay_ms),
-            "JWT_ACCESS_TTL_S": "14400",
-            "LOG_LEVEL": "INFO",
-            "PYTHONUNBUFFERED": "1",
-            "REDIS_URL": args.redis_url,
-            "SHUTDOWN_GRACE_S": str(args.grace),
-        }
-    )
+    """bench.run's product environment (fresh keys, DEBUG off, plain HTTP), on Redis, with the drain's grace."""
+    env = base_env(args, work)
+    env.update({"LOG_LEVEL": "INFO", "REDIS_URL": args.redis_url, "SHUTDOWN_GRACE_S": str(args.grace)})
     return env
 
 

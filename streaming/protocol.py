@@ -198,7 +198,9 @@ def _parse_ping(frame: dict[str, Any], request_id: str | None) -> Ping:
 
 def _text_field(frame: dict[str, Any], name: str, max_chars: int, *, required: bool) -> str:
     value = frame.get(name)
-    if value is None and not required:
+    if value is None:
+        if required:
+            raise _bad(f"'{name}' is required.")
         return ""
     if not isinstance(value, str):
         raise _bad(f"'{name}' must be a string.")
@@ -238,6 +240,8 @@ def _parse_generate(frame: dict[str, Any], request_id: str | None) -> ScriptRequ
 
 def _session_id(frame: dict[str, Any]) -> str:
     value = frame.get("session_id")
+    if value is None:
+        raise _bad("'session_id' is required.")
     if not isinstance(value, str):
         raise _bad("'session_id' must be a string.")
     try:

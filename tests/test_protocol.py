@@ -319,3 +319,20 @@ def test_established_reflects_settings(settings: Any) -> None:
         "connection_timeout": 11,
         "protocol": 1,
     }
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ({"type": "generate", "platform": "tiktok", "duration": 30}, "'topic' is required."),
+        ({"type": "generate", "topic": 5, "platform": "tiktok", "duration": 30}, "'topic' must be a string."),
+        ({"type": "generate", "topic": "  ", "platform": "tiktok", "duration": 30}, "'topic' must not be empty."),
+        ({"type": "cancel"}, "'session_id' is required."),
+        ({"type": "resume", "last_seq": 0}, "'session_id' is required."),
+    ],
+)
+def test_missing_field_says_it_is_required(frame: dict[str, Any], message: str) -> None:
+    """A missing field is named as required, not as the wrong type."""
+    with pytest.raises(ClientError) as caught:
+        parse(frame)
+    assert (caught.value.code, caught.value.message) == (ErrorCode.BAD_REQUEST, message)

@@ -324,7 +324,9 @@ LOGGING = {
         "django.server": {"handlers": [], "propagate": True},
         "uvicorn.error": {"handlers": ["console"], "propagate": False},
         "uvicorn.asgi": {"handlers": ["console"], "propagate": False},
-        # Daphne's runserver access log (one line per request and socket) is noise at INFO.
-        "django.channels.server": {"level": "WARNING"},
+        # One line per request under runserver: its access log at INFO, and django.request (which repeats every
+        # 4xx as a warning) only for server errors, whose tracebacks it carries.
+        "django.channels.server": {"level": "INFO"},
+        "django.request": {"level": "ERROR"},
     },
 }

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
-from tests.servers import ROOT
+import pytest
+
+from tests.servers import ROOT, DaphneServer
 
 
 def check(addr: str) -> subprocess.CompletedProcess[str]:
@@ -35,3 +40,19 @@ def test_free_address_passes() -> None:
 def test_nonsense_address_is_refused() -> None:
     result = check("localhost:http")
     assert result.returncode == 1 and "not a host:port" in result.stderr
+
+
+@pytest.mark.e2e
+def test_runserver_logs_one_line_per_request() -> None:
+    """`manage.py runserver` (scripts/run) prints each request once, 404s included."""
+    server = DaphneServer({"DJANGO_DEBUG": "1"}, server="runserver").start()
+    try:
+        for path in ("/readyz", "/no-such-page"):  # (the harness itself polls /healthz)
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(f"{server.http_url}{path}", timeout=5).close()
+    finally:
+        server.sigterm()
+        server.wait_exit(timeout=30)
+    log = server.log_text()
+    assert log.count("GET /readyz") == 1, log
+    assert log.count("/no-such-page") == 1, log

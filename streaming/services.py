@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from streaming.models import Connection, StreamSession
+from streaming.models import Connection, DailyUsage, StreamSession
 from streaming.protocol import ScriptRequest
 
 
@@ -92,17 +93,29 @@ def session_finish(
     error_code: str = "",
     error_message: str = "",
 ) -> None:
-    """Save the end of a generation once; a row already ended (e.g. by a worker_lost sweep) is kept."""
-    StreamSession.objects.filter(session_id=session_id, status=StreamSession.Status.RUNNING).update(
-        status=status,
-        script=script,
-        words=words,
-        usage=usage or {},
-        elapsed_ms=elapsed_ms,
-        error_code=error_code,
-        error_message=error_message[:500],
-        finished_at=timezone.now(),
-    )
+    """Save the end of a generation once, and add its words to its owner's day; a row already ended (e.g. by a
+    worker_lost sweep) is kept and counted no second time."""
+    now = timezone.now()
+    with transaction.atomic():
+        ended = StreamSession.objects.filter(session_id=session_id, status=StreamSession.Status.RUNNING).update(
+            status=status,
+            script=script,
+            words=words,
+            usage=usage or {},
+            elapsed_ms=elapsed_ms,
+            error_code=error_code,
+            error_message=error_message[:500],
+            finished_at=now,
+        )
+        if ended:
+            owner_id = StreamSession.objects.filter(session_id=session_id).values_list("owner_id", flat=True).get()
+            _daily_usage_add(owner_id, now, words)
+
+
+def _daily_usage_add(user_id: int, at: datetime, words: int) -> None:
+    """One more generation of `words` words on the user's UTC day."""
+    row, _ = DailyUsage.objects.get_or_create(user_id=user_id, day=at.astimezone(UTC).date())
+    DailyUsage.objects.filter(pk=row.pk).update(words=F("words") + words, generations=F("generations") + 1)
 
 
 def session_provider_switch(*, session_id: str, provider: str, model: str) -> None:

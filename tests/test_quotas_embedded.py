@@ -198,3 +198,13 @@ def test_admin_lists_usage_per_user_with_what_runs_now(settings: Any) -> None:
     assert '<td class="field-sockets_now">2</td>' in alice_row
     bob_row = next(row for row in rows if ">bob<" in row)
     assert "150 / 20,000 (0%)" in bob_row and '<td class="field-streams_now">-</td>' in bob_row
+
+
+def test_admin_names_4429() -> None:
+    """Operators read 4429 on a connection's row as what it is, with the reason the server sent."""
+    from streaming.admin import close_code_meaning
+
+    assert close_code_meaning(4429) == (
+        "too many connections",
+        "Too many open connections for this user; close one first.",
+    )

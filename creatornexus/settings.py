@@ -288,7 +288,13 @@ STREAMING: dict[str, Any] = {
     # On SIGTERM/SIGINT generations run on this long before they end with shutting_down (under a 30 s kill timeout).
     "SHUTDOWN_GRACE_S": env_float("SHUTDOWN_GRACE_S", 25),
     "MAX_STREAMS_PER_CONNECTION": env_int("WS_MAX_STREAMS_PER_CONNECTION", 3),
+    # Per user over the whole cluster (leases in the store); 0 = no limit.
     "MAX_STREAMS_PER_USER": env_int("WS_MAX_STREAMS_PER_USER", 5),
+    "MAX_CONNECTIONS_PER_USER": env_int("WS_MAX_CONNECTIONS_PER_USER", 20),
+    # A killed process's share of those limits lapses within this long; leases are renewed every third of it.
+    "QUOTA_LEASE_TTL_S": env_float("QUOTA_LEASE_TTL_S", 6),
+    # Words a user may have generated per UTC day before `generate` is refused (quota_exceeded); 0 = no limit.
+    "DAILY_WORD_LIMIT": env_int("USER_DAILY_WORD_LIMIT", 0),
     # Token bucket per connection: a burst, then a steady rate of frames per second.
     "RATE_LIMIT_BURST": env_int("WS_RATE_LIMIT_BURST", 60),
     "RATE_LIMIT_PER_S": env_float("WS_RATE_LIMIT_PER_S", 20),

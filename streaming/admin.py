@@ -1,4 +1,4 @@
-"""Read-only admin for connections and stream sessions: operators audit, they do not edit.
+"""Read-only admin for connections, stream sessions and daily usage: operators audit, they do not edit.
 
 Lists fit a 1280 px screen: short ids (the full id is on the detail page and in the tooltip), compact times,
 close codes with their meaning, and links both ways between a connection and its sessions.
@@ -9,15 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
-from django.db.models import Case, Count, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from streaming.models import Connection, StreamSession
+from streaming.models import Connection, DailyUsage, StreamSession
 from streaming.prompts import PLATFORM_NAMES
 from streaming.protocol import CLOSE_REASONS, CloseCode, Platform
 
@@ -289,3 +291,48 @@ class StreamSessionAdmin(ReadOnlyAdmin):
         connection = Connection.objects.select_related("user").filter(id=obj.connection_id).first()
         label = str(connection) if connection else f"{short_id(obj.connection_id)} (not recorded yet)"
         return format_html('<a href="{}" title="{}">{}</a>', url, str(obj.connection_id), label)
+
+
+def _count_of(rows: QuerySet[Any], by: str) -> Coalesce:
+    """How many of `rows` (filtered on an OuterRef) as a subquery annotation: one query for the whole page."""
+    counted = rows.order_by().values(by).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+@admin.register(DailyUsage)
+class DailyUsageAdmin(ReadOnlyAdmin):
+    """Per-user words per UTC day against USER_DAILY_WORD_LIMIT; today's rows also show what runs right now."""
+
+    list_display = ["user", "day", "words_of_budget", "generations", "streams_now", "sockets_now"]
+    list_filter = ["day"]
+    search_fields = ["user__username"]
+    date_hierarchy = "day"
+    list_select_related = ["user"]
+    fields = readonly_fields = ("user", "day", "words", "generations")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DailyUsage]:
+        running = StreamSession.objects.filter(owner=OuterRef("user"), status=StreamSession.Status.RUNNING)
+        open_rows = Connection.objects.filter(user=OuterRef("user"), closed_at=None)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                streams_running=_count_of(running, "owner"),
+                sockets_open=_count_of(open_rows, "user"),
+            )
+        )
+
+    @admin.display(description="words", ordering="words")
+    def words_of_budget(self, obj: DailyUsage) -> str:
+        limit = int(settings.STREAMING["DAILY_WORD_LIMIT"])
+        if limit <= 0:
+            return f"{obj.words:,}"
+        return f"{obj.words:,} / {limit:,} ({obj.words * 100 // limit}%)"
+
+    @admin.display(description="running streams")
+    def streams_now(self, obj: DailyUsage) -> int | str:
+        return getattr(obj, "streams_running", 0) if obj.day == timezone.now().date() else "-"
+
+    @admin.display(description="open sockets")
+    def sockets_now(self, obj: DailyUsage) -> int | str:
+        return getattr(obj, "sockets_open", 0) if obj.day == timezone.now().date() else "-"

@@ -28,6 +28,7 @@ from streaming.protocol import (
 from streaming.ratelimit import TokenBucket
 from streaming.registry import ProcessRegistry, get_registry
 from streaming.sessions import SessionsOfConnection
+from streaming.store.quota import Lease, LeaseKind
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     registry: ProcessRegistry | None = None
     sessions: SessionsOfConnection | None = None
     connection_id: str = ""
+    user_id: int = 0
     outbox: Outbox
     # Set by the drain once this socket is being closed: nothing is sent after the close frame.
     leaving: bool = False
@@ -90,8 +92,14 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.accept(subprotocol)
             await self.close_with(CloseCode.UNAUTHORIZED)
             return
-        self.registry = registry
         self.connection_id = str(uuid.uuid4())
+        if not await registry.leases.claim(Lease(LeaseKind.SOCKETS, user.pk, self.connection_id)):
+            # The user's sockets over every process are at WS_MAX_CONNECTIONS_PER_USER: this one is refused.
+            await self.accept(subprotocol)
+            await self.close_with(CloseCode.TOO_MANY_CONNECTIONS)
+            return
+        self.registry = registry
+        self.user_id = user.pk
         self.last_received = self.last_pinged = time.monotonic()
         self.ping_counter = 0
         knobs = settings.STREAMING
@@ -118,6 +126,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.registry.connections.discard(self)
         await self.sessions.close()
         self.registry.log_close(services.ConnectionClosed(self.connection_id, code, timezone.now()))
+        await self.registry.leases.release(Lease(LeaseKind.SOCKETS, self.user_id, self.connection_id))
         self.gone.set()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -135,7 +144,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 raise
         except ClientError as exc:
             if exc.code is not ErrorCode.RATE_LIMITED or self.bucket.should_report(self.last_received):
-                await self.send_frame(protocol.error(exc.code, exc.message, exc.request_id))
+                await self.send_frame(protocol.error(exc.code, exc.message, exc.request_id, exc.details))
         except Exception:
             logger.exception("frame handling failed on connection %s", self.connection_id)
             await self.send_frame(protocol.error(ErrorCode.INTERNAL_ERROR, "The server failed to handle that frame."))

@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     AI_REFUSED = "ai_refused"
     WORKER_LOST = "worker_lost"
     SHUTTING_DOWN = "shutting_down"
+    QUOTA_EXCEEDED = "quota_exceeded"  # the daily word budget is spent; the error frame carries `resets_at`
 
 
 class CloseCode(IntEnum):
@@ -45,6 +46,7 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403
     IDLE_TIMEOUT = 4408
     TOO_SLOW = 4413  # more than WS_MAX_BUFFERED_BYTES of frames unread: reconnect and resume
+    TOO_MANY_CONNECTIONS = 4429  # the user has WS_MAX_CONNECTIONS_PER_USER sockets open across the cluster
 
 
 CLOSE_REASONS: dict[CloseCode, str] = {
@@ -54,17 +56,30 @@ CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.FORBIDDEN: "This account may not use the service.",
     CloseCode.IDLE_TIMEOUT: "Nothing received for too long.",
     CloseCode.TOO_SLOW: "Frames were not read fast enough; reconnect and resume.",
+    CloseCode.TOO_MANY_CONNECTIONS: "Too many open connections for this user; close one first.",
 }
 
 
 class ClientError(Exception):
     """A request the client got wrong; the connection stays open and gets one `error` frame."""
 
-    def __init__(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, request_id: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.details = details or {}  # extra fields of the error frame (quota_exceeded: resets_at)
+
+
+def quota_exceeded(limit: int, resets_at: datetime) -> ClientError:
+    """The user's daily word budget is spent: the error says when it resets (ISO 8601 UTC)."""
+    return ClientError(
+        ErrorCode.QUOTA_EXCEEDED,
+        f"You have used today's budget of {limit} words; it resets at midnight UTC.",
+        details={"resets_at": iso(resets_at)},
+    )
 
 
 class Platform(StrEnum):
@@ -279,8 +294,13 @@ def encode(frame: dict[str, Any]) -> str:
     return orjson.dumps(frame).decode()
 
 
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a Z, as every time on the wire."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return iso(datetime.now(UTC))
 
 
 def connection_established(connection_id: str, user_id: int, username: str) -> dict[str, Any]:
@@ -305,8 +325,10 @@ def ping(ping_id: int) -> dict[str, Any]:
     return {"type": "ping", "id": ping_id}
 
 
-def error(code: ErrorCode, message: str, request_id: str | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
+def error(
+    code: ErrorCode, message: str, request_id: str | None = None, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message, **(details or {})}
     if request_id is not None:
         frame["request_id"] = request_id
     return frame

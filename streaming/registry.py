@@ -16,12 +16,13 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from streaming import services, sweeps
+from streaming import quotas, services, sweeps
 from streaming.perloop import PerLoop
 from streaming.protocol import CloseCode, ErrorCode
 from streaming.providers.base import Provider
 from streaming.runner import LiveStream, run_generation
 from streaming.store import StreamStore, get_store
+from streaming.store.quota import Lease, LeaseKind
 from streaming.sweeps import group_name
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class ProcessRegistry:
         self._opened: list[services.ConnectionOpened] = []
         self._closed: list[services.ConnectionClosed] = []
         self._rows_lock = asyncio.Lock()
+        self.leases = quotas.Leases(store, self._leases_held)
 
     def start(self) -> None:
         liveness_s = settings.STREAMING["PROCESS_TTL_S"] / 3
@@ -77,6 +79,8 @@ class ProcessRegistry:
             # Alone on its loop, with no database call: nothing else can make this process look dead.
             asyncio.create_task(every(liveness_s, self.heartbeat), name="heartbeat"),
             asyncio.create_task(every(liveness_s, self._sweep_store), name="store-sweep"),
+            # This process's share of every user's quotas: renewed, so it lapses only if the process dies.
+            asyncio.create_task(every(quotas.renew_interval_s(), self.leases.renew), name="leases"),
             # Every upkeep write to the database: a slow database delays rows, never words or heartbeats.
             asyncio.create_task(every(ROWS_INTERVAL_S, self._database), name="database"),
         ]
@@ -94,6 +98,7 @@ class ProcessRegistry:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._guarded(self.store.flush(), "last words")
         await self._guarded(self.write_connection_rows(), "last connection rows")
+        await self._guarded(self.leases.aclose(), "giving back quota leases")
         try:
             await self.store.forget_process(self.process_id)
         except Exception:
@@ -161,6 +166,7 @@ class ProcessRegistry:
 
     def _ended(self, live: LiveStream) -> None:
         self.streams.pop(live.session_id, None)
+        self.leases.release_soon(Lease(LeaseKind.STREAMS, live.owner_id, live.session_id))
         if live.remote_watched:
             self.spawn(sweeps.wake(live.session_id))
 
@@ -168,8 +174,11 @@ class ProcessRegistry:
         live = self.streams.get(session_id)
         return live is not None and live.stop()
 
-    def running_for(self, owner_id: int) -> int:
-        return sum(1 for live in self.streams.values() if live.owner_id == owner_id)
+    def _leases_held(self) -> list[Lease]:
+        """The leases this process must keep alive: one per running stream, one per open socket."""
+        streams = [Lease(LeaseKind.STREAMS, live.owner_id, sid) for sid, live in self.streams.items()]
+        sockets = [Lease(LeaseKind.SOCKETS, c.user_id, c.connection_id) for c in self.connections]
+        return streams + sockets
 
     # ------------------------------------------------------------ loops
 

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from streaming import selectors
+from streaming import quotas, selectors
 from streaming.protocol import Cancel, ClientError, ErrorCode, Resume, ScriptRequest
 from streaming.providers import get_fallback_provider, get_provider
 from streaming.registry import ProcessRegistry
 from streaming.runner import LiveStream
+from streaming.store.quota import Lease, LeaseKind
 from streaming.watch import RemoteWatch, Send, Watch, chunk_frames
 
 logger = logging.getLogger(__name__)
@@ -36,9 +37,11 @@ class SessionsOfConnection:
         mine = sum(1 for watch in self.watches.values() if not watch.done)
         if mine >= settings.STREAMING["MAX_STREAMS_PER_CONNECTION"]:
             raise ClientError(ErrorCode.TOO_MANY_STREAMS, "Too many streams running on this connection.")
-        if self.registry.running_for(self.user_id) >= settings.STREAMING["MAX_STREAMS_PER_USER"]:
-            raise ClientError(ErrorCode.TOO_MANY_STREAMS, "Too many of your streams are running at once.")
+        await quotas.check_word_budget(self.registry.store, self.user_id)
         session_id = str(uuid.uuid4())
+        # Counted over every process; the registry releases it when the generation ends.
+        if not await self.registry.leases.claim(Lease(LeaseKind.STREAMS, self.user_id, session_id)):
+            raise ClientError(ErrorCode.TOO_MANY_STREAMS, "Too many of your streams are running at once.")
         live = LiveStream(session_id, self.user_id, self.connection_id, request, self.registry.process_id)
         watch = Watch(self.send, session_id, 0, self._watch_done, started_sent=False)
         self.watches[session_id] = watch

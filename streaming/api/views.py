@@ -1,4 +1,4 @@
-"""HTTP API: the user's saved scripts, operator stats, health and readiness."""
+"""HTTP API: the user's saved scripts and usage, operator stats, health and readiness."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from django.http import HttpRequest, JsonResponse
 from rest_framework import generics
 
 from accounts.auth import request_user
-from streaming import selectors
+from streaming import quotas, selectors
 from streaming.api.serializers import ScriptDetailSerializer, ScriptListSerializer
 from streaming.models import StreamSession
+from streaming.protocol import iso
 from streaming.providers import get_provider
 from streaming.registry import get_registry
 
@@ -43,6 +44,21 @@ class ScriptDetail(generics.RetrieveAPIView[StreamSession]):
 
     def get_queryset(self) -> QuerySet[StreamSession]:
         return selectors.scripts_for(int(self.request.user.pk or 0))
+
+
+async def usage(request: HttpRequest) -> JsonResponse:
+    """GET /api/usage/: the user's own figures against each quota, over the whole cluster (limits null = none)."""
+    user = await request_user(request)
+    if user is None:
+        return JsonResponse({"detail": "Authentication credentials were not provided or are invalid."}, status=401)
+    registry = await get_registry()
+    figures = await quotas.usage_of(registry.store, user.pk)
+    body = {
+        "words": {"used": figures.words_used, "limit": figures.words_limit, "resets_at": iso(figures.resets_at)},
+        "streams": {"running": figures.streams_running, "limit": figures.streams_limit},
+        "sockets": {"open": figures.sockets_open, "limit": figures.sockets_limit},
+    }
+    return JsonResponse(body)
 
 
 def _ping_database() -> None:

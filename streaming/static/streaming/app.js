@@ -30,6 +30,7 @@ const ERROR_MESSAGES = {
   ai_refused: "The AI writer declined this topic. Try rephrasing it.",
   worker_lost: "The server writing this script stopped unexpectedly. The words so far are kept; please write it again.",
   shutting_down: "The server is restarting. Please write the script again in a moment.",
+  quota_exceeded: "You've used today's word budget.",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -39,7 +40,7 @@ for (const id of [
   "username", "password", "app-view", "generate-form", "topic", "platform", "duration", "duration-hint", "tone",
   "audience", "form-error", "generate", "saved-list", "saved-empty", "saved-refresh", "output", "output-title",
   "output-meta", "output-status", "progress", "progress-fill", "word-count", "elapsed", "progress-text",
-  "output-alert", "script-empty", "script", "cancel", "copy", "download", "action-note",
+  "output-alert", "script-empty", "script", "cancel", "copy", "download", "action-note", "usage",
 ]) el[id] = $(id);
 
 let auth = readJSON(AUTH_KEY);
@@ -68,10 +69,15 @@ function show(node, visible) {
   node.hidden = !visible;
 }
 
-function messageFor(code, serverMessage) {
+function messageFor(code, serverMessage, resetsAt) {
   const human = ERROR_MESSAGES[code] ?? ERROR_MESSAGES.internal_error;
+  if (code === "quota_exceeded" && resetsAt) return `${human} You can write again from ${localTime(resetsAt)}.`;
   // Validation messages name the field and its limits: worth showing as they are.
   return code === "bad_request" && serverMessage ? `${human} ${serverMessage}` : human;
+}
+
+function localTime(iso) {
+  return new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
 }
 
 function formatElapsed(ms) {
@@ -222,6 +228,7 @@ function startSession() {
   restoreView();
   client.connect();
   loadSaved();
+  loadUsage();
 }
 
 // ------------------------------------------------------------------ connection badge
@@ -358,7 +365,8 @@ async function generate(event) {
     saveView();
     renderView();
     alertOutput(error.code === "offline" ? "The connection dropped before the script started. Try again once you're connected."
-      : messageFor(error.code, error.message));
+      : messageFor(error.code, error.message, error.resets_at));
+    if (error.code === "quota_exceeded") loadUsage();
   }
 }
 
@@ -410,6 +418,7 @@ function onEnd(type, frame) {
   if (type === "cancelled") alertOutput("Stopped. The words written so far are kept.", "info");
   if (type === "completed") note("Saved to your scripts.");
   loadSaved();
+  loadUsage();
 }
 
 function onError(frame) {
@@ -422,7 +431,7 @@ function onError(frame) {
     alertOutput(messageFor(frame.code, frame.message));
     loadSaved();
   } else if (!frame.request_id) {
-    alertOutput(messageFor(frame.code, frame.message));
+    alertOutput(messageFor(frame.code, frame.message, frame.resets_at));
   }
 }
 
@@ -454,6 +463,24 @@ function downloadScript() {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
   note("Downloaded.");
+}
+
+// ------------------------------------------------------------------ usage
+
+/** The small line under the form: today's words against the daily budget (GET /api/usage/). */
+async function loadUsage() {
+  let usage;
+  try {
+    usage = await api("/api/usage/");
+  } catch {
+    return;
+  }
+  const used = usage.words.used.toLocaleString();
+  el.usage.textContent = usage.words.limit
+    ? `Today: ${used} of ${usage.words.limit.toLocaleString()} words · resets ${localTime(usage.words.resets_at)}`
+    : `Today: ${used} words written`;
+  el.usage.dataset.spent = String(Boolean(usage.words.limit) && usage.words.used >= usage.words.limit);
+  show(el.usage, true);
 }
 
 // ------------------------------------------------------------------ saved scripts

@@ -96,3 +96,16 @@ def empty_cache() -> None:
 def fast_password_hashing(settings: Any) -> None:
     """A cheap hasher for test users: PBKDF2's deliberate slowness is a quarter second per user."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+async def saved_row(session_id: str) -> Any:
+    """The session's row once saved. An owner stores the terminal frame first and saves the row after (only if its
+    end won: fencing), so a watcher on another process may see the end a moment before the row changes."""
+    from streaming.models import StreamSession
+
+    async with asyncio.timeout(5):  # no event crosses processes here: ask until the row left `running`
+        while True:
+            row = await database_sync_to_async(StreamSession.objects.get)(session_id=session_id)
+            if row.status != "running":
+                return row
+            await asyncio.sleep(0.05)

@@ -13,6 +13,7 @@ set of fields, with orjson, which the project already uses.
 from __future__ import annotations
 
 import logging
+import logging.config
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,3 +64,10 @@ class PlainFormatter(logging.Formatter):
         text = super().formatMessage(record)
         ids = [f"{name.removesuffix('_id')}={value}" for name, value in _fields(record).items() if name != "process_id"]
         return f"{text} [{' '.join(ids)}]" if ids else text
+
+
+def configure(config: dict[str, Any]) -> None:
+    """settings.LOGGING_CONFIG: Django's dictConfig, and Python's warnings through logging too (a warning printed
+    to stderr as it is would break one-JSON-object-per-line)."""
+    logging.config.dictConfig(config)
+    logging.captureWarnings(True)

@@ -322,6 +322,7 @@ LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json").lower()
 if LOG_FORMAT not in LOG_FORMATS:
     raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {LOG_FORMAT!r}")
 
+LOGGING_CONFIG = "creatornexus.logformat.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -8,7 +8,7 @@ elsewhere about one stream (the registry's loops, sweeps) pass `extra=about(...)
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from typing import Any
 
 connection_id: ContextVar[str | None] = ContextVar("connection_id", default=None)
@@ -48,6 +48,11 @@ def process_id() -> str | None:
 def about(*, connection: str | None = None, session: str | None = None, user: int | None = None) -> dict[str, Any]:
     """`extra=` for a line about a stream or connection logged outside its own task."""
     return {"connection_id": connection, "session_id": session, "user_id": user}
+
+
+def bound_in(context: Context) -> dict[str, Any]:
+    """`extra=` naming what `context` (a socket's, saved earlier) is bound to, for a line logged from another task."""
+    return {name: context.get(var) for name, var in _VARS.items()}
 
 
 class StampContext(logging.Filter):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import io
 import json
@@ -17,6 +18,7 @@ import pytest
 from creatornexus import logcontext
 from creatornexus.logformat import JsonFormatter, PlainFormatter
 from creatornexus.redact import REDACTED, RedactTokens
+from streaming.outbox import Outbox
 from tests.conftest import access_for
 from tests.servers import ROOT, DaphneServer
 from tests.wsclient import open_socket
@@ -91,8 +93,6 @@ def test_plain_line_ends_with_the_ids() -> None:
 
 def test_tasks_started_by_a_socket_carry_its_ids() -> None:
     """What a connection's task starts (its generations) inherits the connection and user; the session is its own."""
-    import asyncio
-
     seen: list[tuple[Any, ...]] = []
 
     async def generation() -> None:
@@ -106,6 +106,32 @@ def test_tasks_started_by_a_socket_carry_its_ids() -> None:
 
     contextvars.copy_context().run(asyncio.run, socket())
     assert seen == [("c-1", 7, "s-1"), ("c-1", 7, None)]
+
+
+async def test_overflow_line_names_the_slow_socket(caplog: pytest.LogCaptureFixture) -> None:
+    """A socket overflowed by a frame from another socket's generation: the line names the slow socket."""
+    caplog.set_level(logging.INFO, logger="streaming.outbox")
+    never = asyncio.Event()
+
+    async def unread(message: dict[str, Any]) -> None:
+        await never.wait()  # a client that does not read
+
+    def slow_socket() -> Outbox:
+        logcontext.bind_connection("c-slow", 7)
+        return Outbox(unread, limit=10)
+
+    def other_generation() -> None:
+        logcontext.bind_connection("c-other", 8)
+        logcontext.bind_session("s-other")
+        outbox.put("x" * 20)
+
+    outbox = contextvars.copy_context().run(slow_socket)
+    outbox.start()
+    contextvars.copy_context().run(other_generation)
+    await outbox.aclose()
+    (line,) = [line for line in caplog.records if line.name == "streaming.outbox"]
+    assert "stopped reading" in line.getMessage()
+    assert (line.connection_id, line.user_id, line.session_id) == ("c-slow", 7, None)
 
 
 # ---------------------------------------------------------------- the handler settings.LOGGING configures

@@ -318,7 +318,7 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < MIN_METRICS_TOKEN_LENGTH:
 
 # One JSON object per line for log collectors (production), or plain lines for a person (local use).
 LOG_FORMATS = ("json", "plain")
-LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json").lower()
+LOG_FORMAT = (env_str("LOG_FORMAT") or ("plain" if DEBUG else "json")).lower()
 if LOG_FORMAT not in LOG_FORMATS:
     raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {LOG_FORMAT!r}")
 

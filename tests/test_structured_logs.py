@@ -175,7 +175,13 @@ def settings_of(env: dict[str, str], expression: str) -> subprocess.CompletedPro
 
 @pytest.mark.parametrize(
     ("env", "expected"),
-    [({}, "json json"), ({"DJANGO_DEBUG": "1"}, "plain plain"), ({"LOG_FORMAT": "plain"}, "plain plain")],
+    [
+        ({}, "json json"),
+        ({"LOG_FORMAT": ""}, "json json"),  # as .env.example leaves it
+        ({"DJANGO_DEBUG": "1"}, "plain plain"),
+        ({"LOG_FORMAT": "plain"}, "plain plain"),
+        ({"DJANGO_DEBUG": "1", "LOG_FORMAT": "JSON"}, "json json"),
+    ],
 )
 def test_json_unless_debug_or_asked(env: dict[str, str], expected: str) -> None:
     """Production (DEBUG off) writes JSON; local use (DEBUG on) plain lines; LOG_FORMAT overrides."""

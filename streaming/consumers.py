@@ -46,6 +46,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # Set by the drain once this socket is being closed: nothing is sent after the close frame.
     leaving: bool = False
     gone: asyncio.Event  # set by disconnect(), once the connection row is logged
+    # The handshake was refused (HTTP 403 while draining): there was no socket, so no close code to count.
+    refused: bool = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """Every frame leaves through the outbox, whose writer task lives exactly as long as this consumer.
@@ -89,6 +91,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         registry = await get_registry()
         if registry.draining:
             # Refused before accept (HTTP 403): the load balancer takes the client to another process.
+            self.refused = True
             await self.close()
             return
         user = self.scope.get("user")
@@ -122,7 +125,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.send_frame(protocol.connection_established(self.connection_id, user.pk, user.get_username()))
 
     async def disconnect(self, code: int) -> None:
-        metrics.CONNECTIONS_CLOSED.labels(str(code)).inc()
+        if not self.refused:
+            metrics.CONNECTIONS_CLOSED.labels(str(code)).inc()
         if self.registry is None or self.sessions is None:
             return
         logger.info("connection closed with %s", code)

@@ -6,12 +6,15 @@ from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from creatornexus.asgi import application
 from streaming import metrics
 from streaming.protocol import ErrorCode
+from streaming.registry import get_registry
 from tests.conftest import access_for, make_user
 from tests.fake_openai import FakeOpenAI, Scenario
 from tests.wsclient import AppClient
@@ -157,6 +160,37 @@ async def test_only_get(scrape_token: str, transactional_db: Any) -> None:
     """Scrapes are GETs; anything else is 405."""
     response = await AsyncClient().post("/metrics", headers={"Authorization": f"Bearer {scrape_token}"})
     assert response.status_code == 405
+
+
+# ---------------------------------------------------------------- sockets, through the real application
+
+
+def closes() -> float:
+    return sum(sample.value for sample in _samples("creatornexus_connections_closed_total"))
+
+
+async def test_a_socket_counts_its_open_and_its_close_code(token: str) -> None:
+    """A creator's socket: one opened, then one close with the code the client sent."""
+    opened, closed = (
+        value("creatornexus_connections_opened_total"),
+        value("creatornexus_connections_closed_total", code="1000"),
+    )
+    client = AppClient(token=token)
+    await client.open()
+    assert value("creatornexus_connections_opened_total") - opened == 1
+    await client.close()
+    assert value("creatornexus_connections_closed_total", code="1000") - closed == 1
+
+
+async def test_a_handshake_refused_while_draining_is_no_close(token: str) -> None:
+    """While draining a handshake is refused (HTTP 403): nothing was opened, so no close code is counted."""
+    (await get_registry()).draining = True
+    opened, closed = value("creatornexus_connections_opened_total"), closes()
+    refused = WebsocketCommunicator(application, f"/ws/stream/?token={token}")
+    connected, _code = await refused.connect(timeout=5)
+    assert not connected
+    await refused.disconnect()
+    assert (value("creatornexus_connections_opened_total"), closes()) == (opened, closed)
 
 
 # ---------------------------------------------------------------- provider failures, through a real generation

@@ -102,8 +102,9 @@ def proxy_ssl_header(name: str) -> tuple[str, str] | None:
 
 # HTTPS. The defaults are production's (DEBUG off); local use (DEBUG on) serves plain HTTP.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
-# Load balancers probe processes over plain HTTP, inside the network: a redirect would fail the probe.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Load balancers probe processes (and Prometheus scrapes each one) over plain HTTP, inside the network: a redirect
+# would fail the probe or the scrape.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Only the header a TLS-terminating proxy sets (and overwrites): a client could send it too.
 SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env_str("DJANGO_SECURE_PROXY_SSL_HEADER"))
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
@@ -314,13 +315,41 @@ STREAMING: dict[str, Any] = {
     "AI_FALLBACK": env_str("AI_FALLBACK"),
 }
 
+# A scrape token for /metrics (Authorization: Bearer <token>), for Prometheus; staff access tokens work too.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# A bearer secret that grants reading every process's counters: long enough not to be guessed.
+MIN_METRICS_TOKEN_LENGTH = 32
+if METRICS_TOKEN and len(METRICS_TOKEN) < MIN_METRICS_TOKEN_LENGTH:
+    raise ImproperlyConfigured(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters long")
+
+# One JSON object per line for log collectors (production), or plain lines for a person (local use).
+LOG_FORMATS = ("json", "plain")
+LOG_FORMAT = (env_str("LOG_FORMAT") or ("plain" if DEBUG else "json")).lower()
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {LOG_FORMAT!r}")
+
+LOGGING_CONFIG = "creatornexus.logformat.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # Tokens travel in ?token= and servers log request paths: every record is redacted before it is written.
-    "filters": {"redact_tokens": {"()": "creatornexus.redact.RedactTokens"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
+    "filters": {
+        # Tokens travel in ?token= and servers log request paths: every record is redacted before it is written.
+        "redact_tokens": {"()": "creatornexus.redact.RedactTokens"},
+        # The connection, session and user a line is about (creatornexus/logcontext.py).
+        "log_context": {"()": "creatornexus.logcontext.StampContext"},
+    },
+    "formatters": {
+        "json": {"()": "creatornexus.logformat.JsonFormatter"},
+        "plain": {"()": "creatornexus.logformat.PlainFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            # Redaction first: the formatter only ever sees redacted records.
+            "filters": ["redact_tokens", "log_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
         # Loggers that bring their own handlers (Django's defaults; uvicorn's, set up before it imports the app)

@@ -13,7 +13,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from streaming import protocol, services
+from creatornexus import logcontext
+from streaming import metrics, protocol, services
 from streaming.outbox import Outbox
 from streaming.protocol import (
     Cancel,
@@ -47,9 +48,18 @@ class StreamConsumer(AsyncWebsocketConsumer):
     # Set by the drain once this socket is being closed: nothing is sent after the close frame.
     leaving: bool = False
     gone: asyncio.Event  # set by disconnect(), once the connection row is logged
+    # The handshake was refused (HTTP 403 while draining): there was no socket, so no close code to count.
+    refused: bool = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Every frame leaves through the outbox, whose writer task lives exactly as long as this consumer."""
+        """Every frame leaves through the outbox, whose writer task lives exactly as long as this consumer.
+
+        This task is the socket's: what it logs, and every task it starts (the writer, generations), names the
+        connection and its user.
+        """
+        self.connection_id = str(uuid.uuid4())
+        user = scope.get("user")
+        logcontext.bind_connection(self.connection_id, user.pk if user is not None and user.is_authenticated else None)
         self.outbox = Outbox(send, settings.STREAMING["MAX_BUFFERED_BYTES"])
         self.outbox.start()
         try:
@@ -83,6 +93,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         registry = await get_registry()
         if registry.draining:
             # Refused before accept (HTTP 403): the load balancer takes the client to another process.
+            self.refused = True
             await self.close()
             return
         user = self.scope.get("user")
@@ -92,7 +103,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
             await self.accept(subprotocol)
             await self.close_with(CloseCode.UNAUTHORIZED)
             return
-        self.connection_id = str(uuid.uuid4())
         if not await registry.leases.claim(Lease(LeaseKind.SOCKETS, user.pk, self.connection_id)):
             # The user's sockets over every process are at WS_MAX_CONNECTIONS_PER_USER: this one is refused.
             await self.accept(subprotocol)
@@ -118,11 +128,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.gone = asyncio.Event()
         await self.accept(subprotocol)
         self.registry.connections.add(self)
+        metrics.CONNECTIONS_OPENED.inc()
+        logger.info("connection opened from %s", self._client_address())
         await self.send_frame(protocol.connection_established(self.connection_id, user.pk, user.get_username()))
 
     async def disconnect(self, code: int) -> None:
+        if not self.refused:
+            metrics.CONNECTIONS_CLOSED.labels(str(code)).inc()
         if self.registry is None or self.sessions is None:
             return
+        logger.info("connection closed with %s", code)
         self.registry.connections.discard(self)
         await self.sessions.close()
         self.registry.log_close(services.ConnectionClosed(self.connection_id, code, timezone.now()))
@@ -144,10 +159,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 raise
         except ClientError as exc:
             if exc.code is not ErrorCode.RATE_LIMITED or self.bucket.should_report(self.last_received):
-                await self.send_frame(protocol.error(exc.code, exc.message, exc.request_id, exc.details))
+                await self.send_error(exc.code, exc.message, exc.request_id, exc.details)
         except Exception:
             logger.exception("frame handling failed on connection %s", self.connection_id)
-            await self.send_frame(protocol.error(ErrorCode.INTERNAL_ERROR, "The server failed to handle that frame."))
+            await self.send_error(ErrorCode.INTERNAL_ERROR, "The server failed to handle that frame.")
 
     def _admit(self) -> None:
         if not self.bucket.take(self.last_received):
@@ -180,6 +195,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
             self.last_pinged = now
             self.ping_counter += 1
             await self.send_frame(protocol.ping(self.ping_counter))
+
+    async def send_error(
+        self, code: ErrorCode, message: str, request_id: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        """An error frame (the connection stays open), counted by code."""
+        metrics.ERROR_FRAMES.labels(code.value).inc()
+        await self.send_frame(protocol.error(code, message, request_id, details))
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         self.outbox.put(protocol.encode(frame))

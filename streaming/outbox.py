@@ -10,12 +10,14 @@ adds at most websockets' write_limit (64 KiB) and one frame.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any
 
+from creatornexus import logcontext
 from streaming.protocol import CLOSE_REASONS, CloseCode
 
 logger = logging.getLogger(__name__)
@@ -105,9 +107,12 @@ class Outbox:
         self._retired: asyncio.Task[None] | None = None
         self._writing = False
         self._ended = asyncio.Event()
+        # The socket's log context (its connection and user): its writers and its overflow line name this socket,
+        # whichever task (another socket's generation) put the frame that overflowed.
+        self._log_context = contextvars.copy_context()
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._run(), name="outbox")
+        self._writer = asyncio.create_task(self._run(), name="outbox", context=self._log_context.copy())
 
     def put(self, text: str) -> None:
         """The hot path (once per word per socket): no allocation beyond the queue slot, no await."""
@@ -136,7 +141,11 @@ class Outbox:
         self._ended.set()
 
     def _overflowed(self) -> None:
-        logger.info("closing a socket that stopped reading (more than %d bytes queued)", self.queue.limit)
+        logger.info(
+            "closing a socket that stopped reading (more than %d bytes queued)",
+            self.queue.limit,
+            extra=logcontext.bound_in(self._log_context),
+        )
         if self._writing and self._writer is not None:
             # The writer waits on a client that does not read: stop it, and a fresh writer sends the close now.
             self._writer.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -16,7 +17,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from streaming import quotas, services, sweeps
+from creatornexus import logcontext
+from streaming import metrics, quotas, services, sweeps
 from streaming.perloop import PerLoop
 from streaming.protocol import CloseCode, ErrorCode
 from streaming.providers.base import Provider
@@ -58,6 +60,8 @@ class ProcessRegistry:
         self.channel_name: str | None = None
         self._channel_ready = asyncio.Event()
         self.started_at = time.time()
+        # When the heartbeat last reached the store (monotonic): /metrics shows its age.
+        self.heartbeat_at = time.monotonic()
         self._loops: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_row_sweep = 0.0
@@ -77,7 +81,7 @@ class ProcessRegistry:
             asyncio.create_task(every(HOUSEKEEPING_INTERVAL_S, self._tick), name="tick"),
             asyncio.create_task(self._receive_wakes(), name="wakes"),
             # Alone on its loop, with no database call: nothing else can make this process look dead.
-            asyncio.create_task(every(liveness_s, self.heartbeat), name="heartbeat"),
+            asyncio.create_task(every(liveness_s, self._beat), name="heartbeat"),
             asyncio.create_task(every(liveness_s, self._sweep_store), name="store-sweep"),
             # This process's share of every user's quotas: renewed, so it lapses only if the process dies.
             asyncio.create_task(every(quotas.renew_interval_s(), self.leases.renew), name="leases"),
@@ -161,6 +165,7 @@ class ProcessRegistry:
     def start_stream(self, live: LiveStream, provider: Provider, fallback: Provider | None) -> None:
         """Start a generation owned by this registry, not by the socket that asked for it."""
         self.streams[live.session_id] = live
+        metrics.STREAMS_STARTED.inc()
         live.task = asyncio.create_task(run_generation(live, self.store, provider, fallback), name=live.session_id)
         live.task.add_done_callback(lambda _task: self._ended(live))
 
@@ -214,7 +219,9 @@ class ProcessRegistry:
     async def _flush(self) -> None:
         """Write this tick's words of every stream in one round trip, then wake remote watchers once."""
         await self.store.flush()
+        now = time.monotonic()
         for live in tuple(self.streams.values()):
+            metrics.count_words(live.tally, live.seq, now)
             if live.remote_watched and live.seq > live.woken_seq:
                 live.woken_seq = live.seq
                 await sweeps.wake(live.session_id)
@@ -227,7 +234,11 @@ class ProcessRegistry:
         for session_id in ended:
             live = self.streams.get(session_id)
             if live is not None and live.fence():
-                logger.warning("session %s was ended by another process; stopping it here", session_id)
+                logger.warning(
+                    "session %s was ended by another process; stopping it here",
+                    session_id,
+                    extra=logcontext.about(connection=live.connection_id, session=session_id, user=live.owner_id),
+                )
         for session_id in cancelled:
             self.cancel_local(session_id)
         for session_id in watched:
@@ -273,6 +284,13 @@ class ProcessRegistry:
 
     async def heartbeat(self) -> None:
         await self.store.heartbeat(self.process_id, self.info(), settings.STREAMING["PROCESS_TTL_S"])
+        self.heartbeat_at = time.monotonic()
+
+    async def _beat(self) -> None:
+        """The scheduled heartbeat, and how late it reached the store: a stalled loop shows here before it kills."""
+        due = self.heartbeat_at + settings.STREAMING["PROCESS_TTL_S"] / 3
+        await self.heartbeat()
+        metrics.HEARTBEAT_DELAY.observe(max(0.0, self.heartbeat_at - due))
 
     def info(self) -> dict[str, Any]:
         return {
@@ -361,7 +379,9 @@ async def get_registry() -> ProcessRegistry:
     """This process's registry, started on first use in the running event loop."""
     registry, new = _registries.get()
     if new:
-        registry.start()
+        logcontext.bind_process(registry.process_id)
+        # Its loops serve every socket: they must not inherit the ids of the socket or request that came first.
+        contextvars.Context().run(registry.start)
         try:
             await registry.heartbeat()
         except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,16 @@ from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 20
+
+
+def _message_of(line: str) -> str:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or "message" not in record:
+        return line
+    return "\n".join(str(record[key]) for key in ("message", "exc_info") if key in record)
 
 
 def free_port() -> int:
@@ -154,6 +165,11 @@ class DaphneServer:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_messages(self) -> str:
+        """The log as a person reads it: each JSON line (LOG_FORMAT=json, production's) as its message and
+        traceback, other lines as they are."""
+        return "\n".join(_message_of(line) for line in self.log_text().splitlines())
 
     def stop(self) -> None:
         DaphneServer.running.discard(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -13,6 +14,8 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.asyncio.sentinel import Sentinel
 
+from creatornexus import logcontext
+from streaming import metrics
 from streaming.store.base import SessionState
 from streaming.store.quota import Lease, LeaseKind, utc_day
 
@@ -247,7 +250,9 @@ class RedisStore:
                 if local.flushed == 0:
                     pipe.expire(words_key(session_id), ttl)
             _queue_words_of_day(pipe, batch)  # last: their replies are not read
+            started = time.perf_counter()
             replies = iter(await pipe.execute())
+            metrics.STORE_FLUSH.observe(time.perf_counter() - started)
         for _reply in range(heartbeat_replies):
             next(replies)
         for _session_id, local in unwritten:
@@ -267,7 +272,12 @@ class RedisStore:
 
     async def _restore(self, session_id: str, local: _Local, upto: int) -> None:
         """Redis lost this session (restart, flush): write it again from the live list, so seq = index + 1 holds."""
-        logger.warning("Redis lost running session %s; restoring its %d words", session_id, upto)
+        logger.warning(
+            "Redis lost running session %s; restoring its %d words",
+            session_id,
+            upto,
+            extra=logcontext.about(session=session_id, user=local.owner_id),
+        )
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(words_key(session_id))
             pipe.rpush(words_key(session_id), *local.words[:upto])

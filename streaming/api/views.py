@@ -35,7 +35,10 @@ class ScriptList(generics.ListAPIView[StreamSession]):
 
     @extend_schema(
         summary="The caller's saved scripts, newest first",
-        parameters=[OpenApiParameter("status", str, enum=schemas.SCRIPT_STATUSES, description="Only these.")],
+        tags=["scripts"],
+        parameters=[
+            OpenApiParameter("status", str, enum=schemas.SCRIPT_STATUSES, description="Only scripts in this state.")
+        ],
     )
     def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         return super().get(request, *args, **kwargs)
@@ -51,7 +54,7 @@ class ScriptDetail(generics.RetrieveAPIView[StreamSession]):
 
     serializer_class = ScriptDetailSerializer
 
-    @extend_schema(summary="One saved script with its full text")
+    @extend_schema(summary="One saved script with its full text", tags=["scripts"])
     def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         return super().get(request, *args, **kwargs)
 

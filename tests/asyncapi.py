@@ -206,7 +206,9 @@ def check_example(example: Example) -> None:
     )
     kind = example.frame.get("type")
     candidates = [messages_of(op)[kind] for op in operations if kind in messages_of(op)]
-    assert candidates, f"{example.name}: no message of type {kind!r} in docs/asyncapi.yaml ({' or '.join(operations)})"
+    assert candidates, f"{example.name}: no message of type {kind!r} in docs/asyncapi.yaml: " + HOW_TO_ADD.format(
+        kind=kind, operation=" or ".join(operations)
+    )
     reports = {c.where: problems(example.frame, c, formats=False) for c in candidates}
     if all(reports.values()):
         detail = " | ".join(f"{where}: {'; '.join(found)}" for where, found in reports.items())

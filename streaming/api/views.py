@@ -11,7 +11,13 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import generics, permissions
 
 from accounts.auth import request_user
@@ -28,20 +34,19 @@ logger = logging.getLogger(__name__)
 READY_CHECK_TIMEOUT_S = 2
 
 
-class ScriptList(generics.ListAPIView[StreamSession]):
-    """GET /api/scripts/: the user's own scripts, newest first; ?status=completed filters."""
-
-    serializer_class = ScriptListSerializer
-
-    @extend_schema(
+@extend_schema_view(
+    get=extend_schema(
         summary="The caller's saved scripts, newest first",
         tags=["scripts"],
         parameters=[
             OpenApiParameter("status", str, enum=schemas.SCRIPT_STATUSES, description="Only scripts in this state.")
         ],
     )
-    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        return super().get(request, *args, **kwargs)
+)
+class ScriptList(generics.ListAPIView[StreamSession]):
+    """GET /api/scripts/: the user's own scripts, newest first; ?status=completed filters."""
+
+    serializer_class = ScriptListSerializer
 
     def get_queryset(self) -> QuerySet[StreamSession]:
         queryset = selectors.scripts_for(int(self.request.user.pk or 0))
@@ -49,14 +54,11 @@ class ScriptList(generics.ListAPIView[StreamSession]):
         return queryset.filter(status=status) if status else queryset
 
 
+@extend_schema_view(get=extend_schema(summary="One saved script with its full text", tags=["scripts"]))
 class ScriptDetail(generics.RetrieveAPIView[StreamSession]):
     """GET /api/scripts/<id>/: one script with its text; another user's is a 404."""
 
     serializer_class = ScriptDetailSerializer
-
-    @extend_schema(summary="One saved script with its full text", tags=["scripts"])
-    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-        return super().get(request, *args, **kwargs)
 
     def get_queryset(self) -> QuerySet[StreamSession]:
         return selectors.scripts_for(int(self.request.user.pk or 0))

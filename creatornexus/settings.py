@@ -123,6 +123,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here: the docs page works offline
     "channels",
     "accounts",
     "streaming",
@@ -264,8 +266,34 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "creatornexus.openapi.AutoSchema",
     # Proxies in front whose X-Forwarded-For is trusted for the client address; 0 = the peer's address.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
+}
+
+# The OpenAPI schema at /api/schema/ (docs page: /api/docs/); the socket protocol is docs/asyncapi.yaml.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CreatorNexus Streaming API",
+    "DESCRIPTION": "Saved scripts, tokens, operator stats and health. Scripts are written over the WebSocket "
+    "at /ws/stream/ (docs/protocol.md, docs/asyncapi.yaml).",
+    "VERSION": "1",
+    # 3.1: every schema is plain JSON Schema (2020-12), so tests check real responses with jsonschema.
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # Requests and responses as separate components: a response is checked against what it really holds.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ScriptStatus": "streaming.models.StreamSession.Status",
+        "ProviderName": ["mock", "openai"],
+        "ChannelLayer": ["redis", "in-memory"],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "creatornexus.openapi.nullable_as_type_list",
+    ],
 }
 
 SIMPLE_JWT = {

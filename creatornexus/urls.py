@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from streaming import views
 from streaming.api import scrape
@@ -10,6 +11,8 @@ from streaming.api import views as api_views
 urlpatterns = [
     path("", views.index, name="index"),
     path("admin/", admin.site.urls),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/auth/", include("accounts.api.urls")),
     path("api/", include("streaming.api.urls")),
     path("healthz", api_views.healthz, name="healthz"),

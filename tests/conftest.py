@@ -11,8 +11,10 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.test import AsyncClient, Client
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from tests import openapi
 from tests.servers import DaphneServer
 from tests.wsclient import AppClient
 
@@ -96,6 +98,13 @@ def empty_cache() -> None:
 def fast_password_hashing(settings: Any) -> None:
     """A cheap hasher for test users: PBKDF2's deliberate slowness is a quarter second per user."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def responses_match_openapi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every answer a Django test client gets is checked against the OpenAPI schema (tests/openapi.py)."""
+    monkeypatch.setattr(Client, "request", openapi.checked(Client.request))
+    monkeypatch.setattr(AsyncClient, "request", openapi.checked_async(AsyncClient.request))
 
 
 async def saved_row(session_id: str) -> Any:

@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 
+from tests.openapi import check_response
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 20
 
@@ -140,9 +142,15 @@ class DaphneServer:
             request.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, json.loads(response.read() or b"null")
+                answer = (
+                    response.status,
+                    response.headers.get("Content-Type", ""),
+                    json.loads(response.read() or b"null"),
+                )
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+            answer = exc.code, exc.headers.get("Content-Type", ""), json.loads(exc.read() or b"null")
+        check_response("GET", path, *answer)  # every answer of a real server against the OpenAPI schema
+        return answer[0], answer[2]
 
     def kill9(self) -> None:
         """Die like a crashed machine: no cleanup, no close frames."""

@@ -170,12 +170,16 @@ async def test_frames_a_client_receives_are_checked() -> None:
             "$: 'words' is a required property",
         ),
         (
-            {"type": "error", "code": "quota_exceeded", "message": "Daily limit.", "resets_at": "x"},
-            "$.code: 'quota_exceeded' is not one of",
+            {"type": "error", "code": "over_budget", "message": "Daily limit."},
+            "$.code: 'over_budget' is not one of",
         ),
         (
-            {"type": "error", "code": "bad_request", "message": "Nope.", "resets_at": "x"},
-            "$: Additional properties are not allowed ('resets_at' was unexpected)",
+            {"type": "error", "code": "bad_request", "message": "Nope.", "retry_in": 3},
+            "$: Additional properties are not allowed ('retry_in' was unexpected)",
+        ),
+        (
+            {"type": "error", "code": "quota_exceeded", "message": "Daily limit.", "resets_at": "soon"},
+            "$.resets_at: 'soon' is not a 'date-time'",
         ),
         (
             {"type": "stream.failed", "session_id": "abc", "seq": 0, "error": {"code": "ai_timeout", "message": "m"}},

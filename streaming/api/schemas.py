@@ -83,3 +83,27 @@ class StatsSerializer(serializers.Serializer[Any]):
 
 # Every status a saved script can have: the ?status= filter of GET /api/scripts/.
 SCRIPT_STATUSES = StreamSession.Status.values
+
+
+class WordUsageSerializer(serializers.Serializer[Any]):
+    used = serializers.IntegerField(min_value=0, help_text="Words streamed today (UTC).")
+    limit = serializers.IntegerField(allow_null=True, help_text="USER_DAILY_WORD_LIMIT; null = no limit.")
+    resets_at = serializers.DateTimeField(help_text="When today's count starts again (midnight UTC).")
+
+
+class StreamUsageSerializer(serializers.Serializer[Any]):
+    running = serializers.IntegerField(min_value=0, help_text="The user's running streams on every process.")
+    limit = serializers.IntegerField(allow_null=True, help_text="WS_MAX_STREAMS_PER_USER; null = no limit.")
+
+
+class SocketUsageSerializer(serializers.Serializer[Any]):
+    open = serializers.IntegerField(min_value=0, help_text="The user's open sockets on every process.")
+    limit = serializers.IntegerField(allow_null=True, help_text="WS_MAX_CONNECTIONS_PER_USER; null = no limit.")
+
+
+class UsageSerializer(serializers.Serializer[Any]):
+    """GET /api/usage/: the user's own figures against each quota."""
+
+    words = WordUsageSerializer()
+    streams = StreamUsageSerializer()
+    sockets = SocketUsageSerializer()

@@ -65,6 +65,13 @@ class ScriptDetail(generics.RetrieveAPIView[StreamSession]):
         return selectors.scripts_for(int(self.request.user.pk or 0))
 
 
+@plain_view(
+    "GET",
+    operation_id="usage",
+    summary="The user's own usage against each quota (words today, running streams, open sockets)",
+    tags=["usage"],
+    responses=schemas.UsageSerializer,
+)
 async def usage(request: HttpRequest) -> JsonResponse:
     """GET /api/usage/: the user's own figures against each quota, over the whole cluster (limits null = none)."""
     user = await request_user(request)

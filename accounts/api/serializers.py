@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
 from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, TokenRefreshSerializer
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken, Token
@@ -16,7 +16,7 @@ from streaming.protocol import AUTH_CLOSES, AuthCause
 
 
 def refused(cause: AuthCause) -> AuthenticationFailed:
-    """401 with the same words a socket's close reason uses, and the cause as its code."""
+    """401 {"detail", "code"} (SimpleJWT's shape): the words a socket's close reason uses, the cause as the code."""
     return AuthenticationFailed(AUTH_CLOSES[cause][1], code=cause.value)
 
 

@@ -64,7 +64,8 @@ class ProcessRegistry:
         self._loops: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_row_sweep = 0.0
-        self._next_revocation_pass = 0.0
+        # Sockets opening now were just checked at their handshake: the first pass comes one interval later.
+        self._next_revocation_pass = time.monotonic() + REVOCATION_INTERVAL_S
         self._swept_at_start = False
         # Connection rows wait here for the next tick: one DB hop per tick, not one per handshake.
         self._opened: list[services.ConnectionOpened] = []

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
-from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from streaming.protocol import AUTH_CLOSES, TERMINAL_TYPES, AuthCause, CloseCode
 from tests.conftest import access_for
@@ -140,8 +140,9 @@ async def test_auth_extends_the_socket(user: Any) -> None:
         (lambda user, other: "not.a.token", AuthCause.TOKEN_INVALID),
         (lambda user, other: access(user, -30), AuthCause.AUTH_TOKEN_EXPIRED),
         (lambda user, other: str(AccessToken.for_user(user)).rsplit(".", 1)[0] + ".forged", AuthCause.TOKEN_INVALID),
+        (lambda user, other: str(RefreshToken.for_user(user)), AuthCause.TOKEN_INVALID),
     ],
-    ids=["other user", "garbage", "expired", "bad signature"],
+    ids=["other user", "garbage", "expired", "bad signature", "refresh token"],
 )
 async def test_auth_with_a_wrong_token_closes(user: Any, other_user: Any, make: Any, cause: AuthCause) -> None:
     """auth with another user's, a broken, an expired or a forged token: 4401 with the reason that says which."""

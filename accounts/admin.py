@@ -1,4 +1,5 @@
-"""Django's user admin, plus what an operator does to an account's sockets: sign it out everywhere, deactivate it.
+"""Django's user admin, plus what an operator does to an account's sockets: sign it out everywhere, deactivate it;
+and its logins, read-only.
 
 Both reach every open socket of the user on every process within seconds (accounts/revocation.py): signing out
 closes them with 4401 and refuses every token issued before; deactivating closes them with 4403.
@@ -13,12 +14,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from accounts import services
+from accounts.models import Login
 from streaming.protocol import AuthCause
 
 User = get_user_model()
 admin.site.unregister(User)
+# SimpleJWT's pages show each refresh token in full, i.e. a working credential of the user: not on a screen.
+# Logins (below) show who is signed in where, and how each sign-in ended.
+admin.site.unregister(OutstandingToken)
+admin.site.unregister(BlacklistedToken)
 
 
 @admin.register(User)
@@ -40,3 +47,27 @@ class OperatorUserAdmin(UserAdmin):
         self.message_user(request, f"Deactivated {count} user(s); their sockets close within a few seconds.")
         if selected_self:
             self.message_user(request, "Your own account was left active.", messages.WARNING)
+
+
+@admin.register(Login)
+class LoginAdmin(admin.ModelAdmin):
+    """Every sign-in and how it ended; read-only (sign users out with the user actions)."""
+
+    list_display = ["short", "user", "created_at", "ended_at", "ended_by"]
+    list_filter = ["ended_by", "created_at"]
+    search_fields = ["id", "user__username"]
+    list_select_related = ["user"]
+    readonly_fields = ["id", "user", "created_at", "ended_at", "ended_by"]
+
+    @admin.display(description="login", ordering="id")
+    def short(self, obj: Login) -> str:
+        return str(obj.id)[:8]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

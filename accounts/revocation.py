@@ -92,15 +92,17 @@ def _snapshot(user_ids: set[str], login_ids: set[str]) -> tuple[dict[str, Accoun
 
 async def close_revoked(connections: Iterable[Authenticated]) -> int:
     """One pass over this process's sockets: each whose credential no longer holds is closed with its cause."""
-    held = [(socket, socket.credential) for socket in connections if socket.credential and not socket.leaving]
+    held: list[tuple[Authenticated, Credential]] = []
+    for socket in connections:
+        if socket.credential is not None and not socket.leaving:
+            held.append((socket, socket.credential))
     if not held:
         return 0
-    user_ids = {credential.user_id for _, credential in held if credential}
-    login_ids = {credential.login_id for _, credential in held if credential and credential.login_id}
+    user_ids = {credential.user_id for _, credential in held}
+    login_ids = {credential.login_id for _, credential in held if credential.login_id}
     accounts, logins = await database_sync_to_async(_snapshot)(user_ids, login_ids)
     closed = 0
     for socket, credential in held:
-        assert credential is not None
         login = logins.get(credential.login_id) if credential.login_id else None
         cause = verdict(
             credential, accounts.get(credential.user_id), login, check_password=api_settings.CHECK_REVOKE_TOKEN

@@ -16,6 +16,7 @@ from django.test import AsyncClient
 from streaming.models import StreamSession
 from streaming.protocol import AUTH_CLOSES, TERMINAL_TYPES, AuthCause
 from tests.conftest import access_for, make_user, wait_for
+from tests.test_logout import sign_in
 from tests.test_socket_auth import close_of, opened, until_closed
 
 SESSIONS = "/admin/streaming/streamsession/"
@@ -117,3 +118,15 @@ async def test_deactivate_from_admin(user: Any) -> None:
     assert close == close_of(AuthCause.DEACTIVATED)
     assert "Deactivated 1 user(s)" in page and "Your own account was left active." in page
     assert await get_user_model().objects.filter(username="root", is_active=True).aexists()
+
+
+async def test_logins_are_listed_and_no_refresh_token_is_shown(user: Any) -> None:
+    """Operators see each login and how it ended; SimpleJWT's pages, which show refresh tokens whole, are gone."""
+    tokens = await database_sync_to_async(sign_in)()
+    root = await operator()
+    logins = (await root.get("/admin/accounts/login/")).content.decode()
+    assert tokens.login_id[:8] in logins and "alice" in logins
+    index = (await root.get("/admin/")).content.decode()
+    assert "Outstanding tokens" not in index and "Blacklisted tokens" not in index
+    assert (await root.get("/admin/token_blacklist/outstandingtoken/")).status_code == 404
+    assert tokens.refresh not in logins

@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from here: the docs page works offline
+    "rest_framework_simplejwt.token_blacklist",  # rotated and logged-out refresh tokens are refused
     "channels",
     "accounts",
     "streaming",
@@ -261,7 +262,7 @@ AUTH_RATE_LIMITS = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.CheckedJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
@@ -301,6 +302,11 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_TTL_S", 900)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_REFRESH_TTL_S", 86400)),
     "UPDATE_LAST_LOGIN": False,
+    # Every refresh hands out the next refresh token and blacklists the one used: a stolen one works once at most.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a digest of the password hash they were issued under: a new password revokes them all.
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")

@@ -13,10 +13,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.credentials import Credential
+from accounts.middleware import SocketAuth, authenticate
 from creatornexus import logcontext
 from streaming import metrics, protocol, services
 from streaming.outbox import Outbox
 from streaming.protocol import (
+    AUTH_CLOSES,
+    Auth,
+    AuthCause,
     Cancel,
     ClientError,
     CloseCode,
@@ -45,8 +50,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
     connection_id: str = ""
     user_id: int = 0
     outbox: Outbox
-    # Set by the drain once this socket is being closed: nothing is sent after the close frame.
+    # Set once this socket is being closed (drain, auth ended): nothing is sent after the close frame.
     leaving: bool = False
+    # The claims of the access token this socket lives on (accounts.middleware); an auth frame replaces it.
+    credential: Credential | None = None
     gone: asyncio.Event  # set by disconnect(), once the connection row is logged
     # The handshake was refused (HTTP 403 while draining): there was no socket, so no close code to count.
     refused: bool = False
@@ -98,7 +105,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         user = self.scope.get("user")
         subprotocol = self.scope.get("cn_subprotocol")
-        if user is None or not user.is_authenticated:
+        self.credential = self.scope.get("cn_credential")
+        if user is None or not user.is_authenticated or self.credential is None:
             # Accept, then close at once: browsers only see close codes (4401) on an opened socket.
             await self.accept(subprotocol)
             await self.close_with(CloseCode.UNAUTHORIZED)
@@ -130,7 +138,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.registry.connections.add(self)
         metrics.CONNECTIONS_OPENED.inc()
         logger.info("connection opened from %s", self._client_address())
-        await self.send_frame(protocol.connection_established(self.connection_id, user.pk, user.get_username()))
+        established = protocol.connection_established(
+            self.connection_id, user.pk, user.get_username(), token_expires_at=self.credential.expires_at
+        )
+        await self.send_frame(established)
 
     async def disconnect(self, code: int) -> None:
         if not self.refused:
@@ -148,6 +159,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.sessions is None or self.leaving:
             return
         self.last_received = time.monotonic()
+        if self.credential is None or self.credential.expired(time.time()):
+            # Expired is expired: not one more frame is handled, even if the tick has not closed it yet.
+            await self.end_auth(AuthCause.TOKEN_EXPIRED)
+            return
         try:
             self._admit()
             frame = protocol.parse_client_frame(text_data, bytes_data, settings.STREAMING["MAX_FRAME_BYTES"])
@@ -181,13 +196,43 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 await self.sessions.cancel(frame)
             case Resume():
                 await self.sessions.resume(frame)
+            case Auth():
+                await self.handle_auth(frame)
+
+    async def handle_auth(self, frame: Auth) -> None:
+        """A fresh access token of the same user extends the socket's life; any other token ends it (4401)."""
+        assert self.credential is not None
+        outcome = await authenticate(frame.token)
+        if not isinstance(outcome, SocketAuth):
+            await self.end_auth(AuthCause.AUTH_TOKEN_EXPIRED if outcome is AuthCause.TOKEN_EXPIRED else outcome)
+        elif outcome.credential.user_id != self.credential.user_id:
+            await self.end_auth(AuthCause.OTHER_USER)
+        else:
+            self.credential = outcome.credential
+            await self.send_frame(protocol.auth_ok(outcome.credential.expires_at))
+
+    async def end_auth(self, cause: AuthCause) -> None:
+        """Authentication no longer holds: stop delivering, close with the cause's code and reason. The generations
+        go on (the registry owns them): the client signs in or refreshes again, reconnects and resumes."""
+        if self.leaving:
+            return
+        self.leaving = True
+        logger.info("closing connection %s: %s", self.connection_id, cause)
+        if self.registry is not None:
+            self.registry.connections.discard(self)
+        if self.sessions is not None:
+            await self.sessions.close()
+        code, reason = AUTH_CLOSES[cause]
+        self.outbox.close(code, reason)
 
     async def tick(self, now: float) -> None:
-        """Called by the registry every second: server pings and the idle timeout."""
+        """Called by the registry every second: token expiry, server pings and the idle timeout."""
         knobs = settings.STREAMING
         if self.leaving:
             return
-        if now - self.last_received >= knobs["CONNECTION_TIMEOUT_S"]:
+        if self.credential is not None and self.credential.expired(time.time()):
+            await self.end_auth(AuthCause.TOKEN_EXPIRED)
+        elif now - self.last_received >= knobs["CONNECTION_TIMEOUT_S"]:
             if self.registry is not None:
                 self.registry.connections.discard(self)
             await self.close_with(CloseCode.IDLE_TIMEOUT)

@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from accounts import revocation
 from creatornexus import logcontext
 from streaming import metrics, quotas, services, sweeps
 from streaming.perloop import PerLoop
@@ -34,6 +35,9 @@ CONTROL_INTERVAL_S = 0.25
 HOUSEKEEPING_INTERVAL_S = 1.0
 # Connection rows are written this often, on the database loop: never in the way of words or heartbeats.
 ROWS_INTERVAL_S = 0.5
+# Every open socket's login and account are checked against the database this often (accounts/revocation.py):
+# a revocation closes sockets on every process within this plus one query, well inside the promised 5 s.
+REVOCATION_INTERVAL_S = 2.0
 # Generations get this long to end on their own when the registry closes, before they are cancelled outright.
 CLOSE_TIMEOUT_S = 5.0
 # Backoff of the process channel's reader while the channel layer (Redis) is unreachable.
@@ -65,6 +69,8 @@ class ProcessRegistry:
         self._loops: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_row_sweep = 0.0
+        # Sockets opening now were just checked at their handshake: the first pass comes one interval later.
+        self._next_revocation_pass = time.monotonic() + REVOCATION_INTERVAL_S
         self._swept_at_start = False
         # Connection rows wait here for the next tick: one DB hop per tick, not one per handshake.
         self._opened: list[services.ConnectionOpened] = []
@@ -185,6 +191,12 @@ class ProcessRegistry:
         sockets = [Lease(LeaseKind.SOCKETS, c.user_id, c.connection_id) for c in self.connections]
         return streams + sockets
 
+    async def cancel_anywhere(self, session_id: str) -> None:
+        """Stop a generation wherever it runs: here at once, on another process through the store (its owner's
+        control loop acts within CONTROL_INTERVAL_S). Without Redis every generation runs here."""
+        if not self.cancel_local(session_id) and settings.REDIS_URL:
+            await self.store.request_cancel(session_id)
+
     # ------------------------------------------------------------ loops
 
     async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
@@ -267,9 +279,12 @@ class ProcessRegistry:
         await sweeps.sweep_lost_sessions(self.store, self.process_id)
 
     async def _database(self) -> None:
-        """Connection rows, then (every few seconds) rows left running by processes that are gone."""
+        """Connection rows, revoked sockets, then (every few seconds) rows left running by processes that are gone."""
         await self._guarded(self.write_connection_rows(), "connection rows")
         now = time.monotonic()
+        if now >= self._next_revocation_pass:
+            self._next_revocation_pass = now + REVOCATION_INTERVAL_S
+            await self._guarded(revocation.close_revoked(tuple(self.connections)), "revocation pass")
         if now < self._next_row_sweep:
             return
         ttl = settings.STREAMING["PROCESS_TTL_S"]

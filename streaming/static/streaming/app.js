@@ -3,7 +3,6 @@ import { StreamClient } from "./client.js";
 
 const AUTH_KEY = "creatornexus.auth"; // {access, refresh, username}; sessionStorage only, never the URL
 const VIEW_KEY = "creatornexus.view"; // the script on screen, so a reload shows it and resumes after it
-const REFRESH_MARGIN_S = 30; // renew the access token this long before it expires (less for short lifetimes)
 
 const PLATFORMS = {
   tiktok: { label: "TikTok", max: 600 },
@@ -44,7 +43,6 @@ for (const id of [
 ]) el[id] = $(id);
 
 let auth = readJSON(AUTH_KEY);
-let refreshTimer = null;
 let refreshing = null;
 let view = null; // {session_id?, topic, platform, duration, status, text, words, progress, startedAt, elapsedMs}
 let ticker = null;
@@ -96,17 +94,11 @@ function tokenClaims(token) {
   }
 }
 
-function scheduleRefresh() {
-  clearTimeout(refreshTimer);
-  const claims = auth && tokenClaims(auth.access);
-  if (!claims?.exp) return;
-  const lifetime = claims.exp - (claims.iat ?? claims.exp - 300);
-  const margin = Math.min(REFRESH_MARGIN_S, lifetime / 4);
-  const waitMs = (claims.exp - margin) * 1000 - Date.now();
-  refreshTimer = setTimeout(() => refreshAccess().catch(() => {}), Math.max(0, waitMs));
-}
-
-/** One refresh at a time; resolves to the new access token, or null once the session is over. */
+/**
+ * One refresh at a time; resolves to the new access token, or null once the session is over. The stream client
+ * asks for it (getToken({fresh: true})) before its socket's token expires and sends it in-band, so the socket
+ * never drops for it; the refresh token rotates, so the one answered replaces the one sent.
+ */
 function refreshAccess() {
   refreshing ??= (async () => {
     try {
@@ -124,7 +116,6 @@ function refreshAccess() {
       const body = await response.json();
       auth = { ...auth, access: body.access, refresh: body.refresh ?? auth.refresh };
       writeJSON(AUTH_KEY, auth);
-      scheduleRefresh();
       return auth.access;
     } finally {
       refreshing = null;
@@ -192,11 +183,24 @@ function signInError(text) {
   show(el["signin-error"], true);
 }
 
+/** The user signs out here: this login ends on the server too (its sockets close everywhere), then the page. */
+async function logOut() {
+  const token = await getToken({ fresh: false }).catch(() => null);
+  const refresh = auth?.refresh;
+  signOut();
+  if (!token || !refresh) return;
+  fetch("/api/auth/logout/", {
+    method: "POST",
+    keepalive: true,
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ refresh }),
+  }).catch(() => {});
+}
+
 function signOut(reason) {
   client?.close();
   client = null;
   auth = null;
-  clearTimeout(refreshTimer);
   stopTicker();
   for (const key of [AUTH_KEY, VIEW_KEY, "creatornexus.streams"]) sessionStorage.removeItem(key);
   view = null;
@@ -217,7 +221,6 @@ function startSession() {
   el.who.textContent = auth.username;
   show(el.who, true);
   show(el["sign-out"], true);
-  scheduleRefresh();
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   client = new StreamClient({ url: `${scheme}://${location.host}/ws/stream/`, getToken });
   client.addEventListener("state", (e) => onState(e.detail));
@@ -547,7 +550,7 @@ function syncDurationLimit() {
 }
 
 el["signin-form"].addEventListener("submit", signIn);
-el["sign-out"].addEventListener("click", () => signOut());
+el["sign-out"].addEventListener("click", logOut);
 el["generate-form"].addEventListener("submit", generate);
 el.platform.addEventListener("change", syncDurationLimit);
 el.cancel.addEventListener("click", cancel);

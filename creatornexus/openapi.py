@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from drf_spectacular import openapi
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.views import APIView
@@ -46,6 +47,12 @@ ERROR_DESCRIPTIONS = {
     "404": "No such object for this user (another user's is answered alike), or a page past the last.",
     "429": "Too many attempts: wait Retry-After seconds.",
 }
+
+
+class CheckedJWTScheme(SimpleJWTScheme):
+    """Our JWT authentication (SimpleJWT's, plus the revocation rule) is the same bearer scheme to a client."""
+
+    target_class = "accounts.api.authentication.CheckedJWTAuthentication"
 
 
 class AutoSchema(openapi.AutoSchema):

@@ -146,9 +146,9 @@ async def test_frames_a_client_receives_are_checked() -> None:
 
     class Canned(FrameClient):
         async def receive(self, timeout: float = 5) -> dict[str, Any]:
-            return {"type": "auth.ok"}
+            return {"type": "auth.renewed"}
 
-    with pytest.raises(AssertionError, match=r"server frame of type 'auth\.ok' is not in docs/asyncapi\.yaml"):
+    with pytest.raises(AssertionError, match=r"server frame of type 'auth\.renewed' is not in docs/asyncapi\.yaml"):
         await Canned().recv()
 
 
@@ -156,9 +156,9 @@ async def test_frames_a_client_receives_are_checked() -> None:
     ("frame", "message"),
     [
         (
-            {"type": "auth.ok"},
-            "server frame of type 'auth.ok' is not in docs/asyncapi.yaml: add a schema under components.schemas "
-            "with `type: {const: auth.ok}`",
+            {"type": "auth.renewed"},
+            "server frame of type 'auth.renewed' is not in docs/asyncapi.yaml: add a schema under components.schemas "
+            "with `type: {const: auth.renewed}`",
         ),
         (
             {"type": "stream.chunk", "session_id": SESSION, "seq": 3, "text": "a ", "words": 3, "progress": 1.0},
@@ -211,7 +211,8 @@ def test_frame_check_names_type_and_field(frame: dict[str, Any], message: str) -
 def server_frames() -> list[Any]:
     """One of each frame protocol.py builds, with the edges a real stream reaches."""
     return [
-        protocol.connection_established(SESSION, 7, "alice"),
+        protocol.connection_established(SESSION, 7, "alice", token_expires_at=1_795_000_000),
+        protocol.auth_ok(1_795_000_900),
         protocol.ping(1),
         *(protocol.pong(ping_id) for ping_id in ("p1", 3, None, "x" * 100)),
         *(protocol.error(ErrorCode(code), "A message.", "r1") for code in schemas()["ErrorFrameCode"]["enum"]),

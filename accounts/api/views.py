@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -84,6 +85,16 @@ class ThrottledTokenRefreshView(TokenRefreshView):
             return None
 
 
+class LogoutSerializer(serializers.Serializer[Any]):
+    refresh = serializers.CharField(help_text="The refresh token of the login to end.")
+
+
+@extend_schema(
+    request=LogoutSerializer,
+    responses={204: OpenApiResponse(description="The login ended; its sockets close with 4401 within seconds.")},
+    summary="Sign this login out (its refresh token is blacklisted, its sockets close)",
+    tags=["auth"],
+)
 class LogoutView(APIView):
     """POST {"refresh"} with the access token: that login ends. Its refresh token is blacklisted, no token of it
     authenticates again, and its sockets on every process close with 4401 within seconds; other logins go on."""
@@ -102,6 +113,12 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@extend_schema(
+    request=None,
+    responses={204: OpenApiResponse(description="Every login of the user ended; all their sockets close.")},
+    summary="Sign every login of this user out, on every device",
+    tags=["auth"],
+)
 class LogoutAllView(APIView):
     """POST with the access token: every login of the user ends, on every device, as /logout/ ends one."""
 

@@ -17,6 +17,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from streaming import services, sweeps
+from streaming.pacer import close_pacer
 from streaming.perloop import PerLoop
 from streaming.protocol import CloseCode, ErrorCode
 from streaming.providers.base import Provider
@@ -92,6 +93,7 @@ class ProcessRegistry:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        close_pacer()
         await self._guarded(self.store.flush(), "last words")
         await self._guarded(self.write_connection_rows(), "last connection rows")
         try:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from streaming import services
+from streaming.chunks import Words
 from streaming.lifecycle import Phase
 from streaming.protocol import ErrorCode, Platform, ScriptRequest
 from streaming.providers.base import ProviderError
@@ -91,11 +92,13 @@ class Recorder:
         self.chunks: list[int] = []
         self.terminals: list[dict[str, Any]] = []
 
-    async def deliver(self, seq: int, frame: str) -> None:
-        if seq:
-            self.chunks.append(seq)
+    def deliver_started(self, frame: str) -> None:
+        pass
 
-    async def deliver_terminal(self, frame: dict[str, Any]) -> None:
+    def deliver_words(self, words: Words) -> None:
+        self.chunks.extend(range(words.first_seq, words.last_seq + 1))
+
+    def deliver_terminal(self, frame: dict[str, Any]) -> None:
         self.terminals.append(frame)
 
 

@@ -1,0 +1,101 @@
+"""The product's ASGI app with a loop-stall probe around it (`bench.run --stalls`): who holds the event loop.
+
+A callback due every PROBE_S measures how late it runs: a late run means something held the loop that long.
+Garbage collections are timed through gc.callbacks, so a stall can be told apart from a collection. At exit the
+figures go to the JSON file named by BENCH_STALLS_FILE. Served as `bench.stall_probe:application`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import gc
+import os
+import time
+from typing import Any
+
+import orjson
+
+from creatornexus.asgi import application as product
+
+PROBE_S = 0.005
+BOUNDS_MS = (5, 10, 20, 50, 100)
+
+
+class Second:
+    """What one wall-clock second saw: the longest lag, lags past each bound, GC pauses by generation."""
+
+    __slots__ = ("gc_count", "gc_max_ms", "gc_ms", "lags", "max_lag_ms")
+
+    def __init__(self) -> None:
+        self.max_lag_ms = 0.0
+        self.lags = [0] * len(BOUNDS_MS)
+        self.gc_ms = [0.0, 0.0, 0.0]
+        self.gc_max_ms = [0.0, 0.0, 0.0]
+        self.gc_count = [0, 0, 0]
+
+
+class Probe:
+    """Loop lag and GC pauses of this process, per wall-clock second (the bench picks its window)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[int, Second] = {}
+        self._gc_started = 0.0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due = 0.0
+
+    def _second(self) -> Second:
+        key = int(time.time())
+        second = self.seconds.get(key)
+        if second is None:
+            second = self.seconds[key] = Second()
+        return second
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._due = self._loop.time() + PROBE_S
+        self._loop.call_at(self._due, self._tick)
+        gc.callbacks.append(self._on_gc)
+        atexit.register(self.write)
+
+    def _tick(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        lag_ms = (now - self._due) * 1000
+        second = self._second()
+        second.max_lag_ms = max(second.max_lag_ms, lag_ms)
+        for i, bound in enumerate(BOUNDS_MS):
+            if lag_ms >= bound:
+                second.lags[i] += 1
+        self._due = now + PROBE_S
+        self._loop.call_at(self._due, self._tick)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        generation = int(info.get("generation", 0))
+        took = (time.perf_counter() - self._gc_started) * 1000
+        second = self._second()
+        second.gc_ms[generation] += took
+        second.gc_max_ms[generation] = max(second.gc_max_ms[generation], took)
+        second.gc_count[generation] += 1
+
+    def write(self) -> None:
+        path = os.environ.get("BENCH_STALLS_FILE")
+        if not path:
+            return
+        rows = {
+            str(key): {name: getattr(second, name) for name in Second.__slots__} for key, second in self.seconds.items()
+        }
+        with open(path, "wb") as out:
+            out.write(orjson.dumps({"bounds_ms": BOUNDS_MS, "seconds": rows}))
+
+
+_probe = Probe()
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if _probe._loop is None and scope["type"] != "lifespan":
+        _probe.start()
+    await product(scope, receive, send)

@@ -29,6 +29,8 @@ def parse(path: Path) -> tuple[list[tuple[list[str], int]], int]:
         if not head or not count.isdigit():
             continue
         frames = head.split(";")
+        if frames[0].startswith("process "):  # recorded with --subprocesses: the process is the first frame
+            frames = frames[1:] or frames
         if frames[0].startswith(WORKER_ROOT):
             workers += int(count)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -29,7 +30,12 @@ logger = logging.getLogger(__name__)
 
 # Cross-process control (cancel flags, "somebody elsewhere watches") is checked this often.
 CONTROL_INTERVAL_S = 0.25
+# Sessions per control read: 2,000 streams' flags in one MGET would hold the loop ~5 ms packing and parsing.
+CONTROL_BATCH = 250
 HOUSEKEEPING_INTERVAL_S = 1.0
+# The 1 s pass over every connection (pings, idle timeouts) and remote watch is spread over this many steps,
+# so 2,000 sockets are visited 200 at a time, 100 ms apart, and no step holds the loop for long.
+HOUSEKEEPING_STEPS = 10
 # Connection rows are written this often, on the database loop: never in the way of words or heartbeats.
 ROWS_INTERVAL_S = 0.5
 # Generations get this long to end on their own when the registry closes, before they are cancelled outright.
@@ -66,14 +72,19 @@ class ProcessRegistry:
         self._opened: list[services.ConnectionOpened] = []
         self._closed: list[services.ConnectionClosed] = []
         self._rows_lock = asyncio.Lock()
+        self._housekeeping_step = 0
+        self._housekeeping_round: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
 
     def start(self) -> None:
+        # Everything loaded so far (Django, the SDKs, the app) lives as long as the process: leave it out of
+        # every later garbage collection. Measured: a full collection took up to 575 ms with 1,500 streams.
+        gc.freeze()
         liveness_s = settings.STREAMING["PROCESS_TTL_S"] / 3
         every = self._every
         self._loops = [
             asyncio.create_task(every(settings.STREAMING["FLUSH_INTERVAL_MS"] / 1000, self._flush), name="flush"),
             asyncio.create_task(every(CONTROL_INTERVAL_S, self._control), name="control"),
-            asyncio.create_task(every(HOUSEKEEPING_INTERVAL_S, self._tick), name="tick"),
+            asyncio.create_task(every(HOUSEKEEPING_INTERVAL_S / HOUSEKEEPING_STEPS, self._tick), name="tick"),
             asyncio.create_task(self._receive_wakes(), name="wakes"),
             # Alone on its loop, with no database call: nothing else can make this process look dead.
             asyncio.create_task(every(liveness_s, self.heartbeat), name="heartbeat"),
@@ -216,7 +227,12 @@ class ProcessRegistry:
         """Act on what other processes asked of our streams: cancel, watch, or "we ended it" (fencing)."""
         if not self.streams or not settings.REDIS_URL:
             return
-        cancelled, watched, ended = await self.store.pending_controls(list(self.streams))
+        running = list(self.streams)
+        for first in range(0, len(running), CONTROL_BATCH):
+            await self._control_some(running[first : first + CONTROL_BATCH])
+
+    async def _control_some(self, session_ids: list[str]) -> None:
+        cancelled, watched, ended = await self.store.pending_controls(session_ids)
         for session_id in ended:
             live = self.streams.get(session_id)
             if live is not None and live.fence():
@@ -229,12 +245,20 @@ class ProcessRegistry:
                 live.remote_watched = True
 
     async def _tick(self) -> None:
-        """Every second: server pings and idle timeouts, and a safety poll of every remote watch."""
+        """Every second, in HOUSEKEEPING_STEPS steps: server pings and idle timeouts, and a safety poll of every
+        remote watch. Each step visits its share of what was there when the second began."""
+        step = self._housekeeping_step
+        self._housekeeping_step = (step + 1) % HOUSEKEEPING_STEPS
+        if step == 0:
+            watches = tuple(watch for group in self.remote.values() for watch in group)
+            self._housekeeping_round = (tuple(self.connections), watches)
+        connections, watches = self._housekeeping_round
         now = time.monotonic()
-        for connection in tuple(self.connections):
-            await self._guarded(connection.tick(now), "connection tick")
-        for watches in tuple(self.remote.values()):
-            for watch in tuple(watches):
+        for connection in connections[step::HOUSEKEEPING_STEPS]:
+            if connection in self.connections:
+                await self._guarded(connection.tick(now), "connection tick")
+        for watch in watches[step::HOUSEKEEPING_STEPS]:
+            if not watch.done:
                 await self._guarded(watch.poll(), "watch poll")
 
     async def _guarded(self, work: Awaitable[Any], what: str) -> None:

@@ -399,7 +399,7 @@ def _figures(scenario: str, r: dict[str, Any]) -> str:
         if stalls := r.get("stalls"):
             text += (
                 f"; loop lag max {stalls['max_lag_ms']} ms, probes >=20 ms {stalls['lags_over_ms']['20']}, "
-                f"gc max {stalls['gc_max_ms']} ms"
+                f"gc by generation: {stalls['gc_count']} runs, max {stalls['gc_max_ms']} ms"
             )
         return text
     if scenario == "storm":

@@ -1,8 +1,8 @@
 """The product's ASGI app with a loop-stall probe around it (`bench.run --stalls`): who holds the event loop.
 
 A callback due every PROBE_S measures how late it runs: a late run means something held the loop that long.
-Garbage collections are timed through gc.callbacks, so a stall can be told apart from a collection. At exit the
-figures go to the JSON file named by BENCH_STALLS_FILE. Served as `bench.stall_probe:application`.
+Garbage collections are timed through gc.callbacks, so a stall can be told apart from a collection. Every second
+and at exit the figures go to the JSON file named by BENCH_STALLS_FILE. Served as `bench.stall_probe:application`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Probe:
         self._gc_started = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._due = 0.0
+        self._written = 0
 
     def _second(self) -> Second:
         key = int(time.time())
@@ -69,6 +70,10 @@ class Probe:
                 second.lags[i] += 1
         self._due = now + PROBE_S
         self._loop.call_at(self._due, self._tick)
+        if len(self.seconds) != self._written:
+            # Once a second: uvicorn ends by re-raising SIGTERM, so atexit alone would never write.
+            self._written = len(self.seconds)
+            self.write()
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":

@@ -23,6 +23,7 @@ from streaming.perloop import PerLoop
 from streaming.protocol import CloseCode, ErrorCode
 from streaming.providers.base import Provider
 from streaming.runner import LiveStream, run_generation
+from streaming.session_rows import close_session_rows
 from streaming.store import StreamStore, get_store
 from streaming.sweeps import group_name
 
@@ -105,6 +106,7 @@ class ProcessRegistry:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         close_pacer()
+        await close_session_rows()
         await self._guarded(self.store.flush(), "last words")
         await self._guarded(self.write_connection_rows(), "last connection rows")
         try:

@@ -16,6 +16,7 @@ from streaming.chunks import Words
 from streaming.lifecycle import Lifecycle, Stop
 from streaming.protocol import ErrorCode, ScriptRequest
 from streaming.providers.base import Provider, ProviderError, ScriptStream
+from streaming.session_rows import get_session_rows
 from streaming.store import StreamStore
 from streaming.words import WordSplitter
 
@@ -136,14 +137,16 @@ async def _open(
     live: LiveStream, store: StreamStore, provider: Provider, fallback: Provider | None, outcome: Outcome
 ) -> Provider:
     """Record the session, open the provider (or the fallback, before any word), announce stream.started."""
-    live.script_id = await database_sync_to_async(services.session_create)(
-        session_id=live.session_id,
-        owner_id=live.owner_id,
-        connection_id=live.connection_id,
-        request=live.request,
-        provider=provider.name,
-        model=provider.model,
-        process_id=live.process_id,
+    live.script_id = await get_session_rows().create(
+        services.SessionStart(
+            session_id=live.session_id,
+            owner_id=live.owner_id,
+            connection_id=live.connection_id,
+            request=live.request,
+            provider=provider.name,
+            model=provider.model,
+            process_id=live.process_id,
+        )
     )
     try:
         outcome.stream = await provider.open(live.request)
@@ -274,15 +277,17 @@ async def _store_terminal(
 
 async def _save(live: LiveStream, outcome: Outcome, elapsed_ms: int) -> None:
     try:
-        await database_sync_to_async(services.session_finish)(
-            session_id=live.session_id,
-            status=outcome.status,
-            script="".join(live.words),
-            words=live.seq,
-            usage=outcome.usage,
-            elapsed_ms=elapsed_ms,
-            error_code=outcome.code.value if outcome.code else "",
-            error_message=outcome.message,
+        await get_session_rows().finish(
+            services.SessionEnd(
+                session_id=live.session_id,
+                status=outcome.status,
+                script="".join(live.words),
+                words=live.seq,
+                usage=outcome.usage,
+                elapsed_ms=elapsed_ms,
+                error_code=outcome.code.value if outcome.code else "",
+                error_message=outcome.message,
+            )
         )
     except Exception:
         logger.exception("saving the end of %s failed", live.session_id)

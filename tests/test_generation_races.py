@@ -7,6 +7,7 @@ Each ends with exactly one terminal frame: stored once, delivered once to every 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -106,8 +107,13 @@ class Recorder:
 def rows(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """Row writes, counted instead of sent to the database."""
     finished: list[dict[str, Any]] = []
-    monkeypatch.setattr(services, "session_create", lambda **_kw: 1)
-    monkeypatch.setattr(services, "session_finish", lambda **kw: finished.append(kw))
+
+    def record(*, starts: list[services.SessionStart], ends: list[services.SessionEnd]) -> list[int]:
+        finished.extend(dataclasses.asdict(end) for end in ends)
+        return [1] * len(starts)
+
+    monkeypatch.setattr(services, "sessions_record", record)  # the runner's rows, batched
+    monkeypatch.setattr(services, "session_finish", lambda **kw: finished.append(kw))  # a sweep's, one at a time
     yield finished
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import gc
 import os
+import signal
 import time
 from typing import Any
 
@@ -25,13 +27,14 @@ BOUNDS_MS = (5, 10, 20, 50, 100)
 class Second:
     """What one wall-clock second saw: the longest lag, lags past each bound, GC pauses by generation."""
 
-    __slots__ = ("gc_count", "gc_max_ms", "gc_ms", "lags", "max_lag_ms")
+    __slots__ = ("gc_count", "gc_cpu_max_ms", "gc_max_ms", "gc_ms", "lags", "max_lag_ms")
 
     def __init__(self) -> None:
         self.max_lag_ms = 0.0
         self.lags = [0] * len(BOUNDS_MS)
         self.gc_ms = [0.0, 0.0, 0.0]
         self.gc_max_ms = [0.0, 0.0, 0.0]
+        self.gc_cpu_max_ms = [0.0, 0.0, 0.0]  # CPU of the collecting thread: what the pause costs unpreempted
         self.gc_count = [0, 0, 0]
 
 
@@ -41,6 +44,7 @@ class Probe:
     def __init__(self) -> None:
         self.seconds: dict[int, Second] = {}
         self._gc_started = 0.0
+        self._gc_cpu_started = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._due = 0.0
         self._written = 0
@@ -54,6 +58,7 @@ class Probe:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop.add_signal_handler(signal.SIGUSR1, self.census)
         self._due = self._loop.time() + PROBE_S
         self._loop.call_at(self._due, self._tick)
         gc.callbacks.append(self._on_gc)
@@ -78,13 +83,30 @@ class Probe:
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
+            self._gc_cpu_started = time.thread_time()
             return
         generation = int(info.get("generation", 0))
         took = (time.perf_counter() - self._gc_started) * 1000
+        cpu = (time.thread_time() - self._gc_cpu_started) * 1000
         second = self._second()
         second.gc_ms[generation] += took
         second.gc_max_ms[generation] = max(second.gc_max_ms[generation], took)
+        second.gc_cpu_max_ms[generation] = max(second.gc_cpu_max_ms[generation], cpu)
         second.gc_count[generation] += 1
+
+    def census(self) -> None:
+        """SIGUSR1: what the collector tracks outside the frozen generation, by type (what a full GC visits)."""
+        path = os.environ.get("BENCH_STALLS_FILE")
+        if not path:
+            return
+        counts = collections.Counter(type(obj).__qualname__ for obj in gc.get_objects())
+        started = time.perf_counter()
+        gc.collect()
+        took_ms = (time.perf_counter() - started) * 1000
+        lines = [f"tracked {sum(counts.values())} frozen {gc.get_freeze_count()} full collection {took_ms:.1f} ms"]
+        lines += [f"{count:9d} {name}" for name, count in counts.most_common(40)]
+        with open(path + ".census", "w") as out:
+            out.write("\n".join(lines) + "\n")
 
     def write(self) -> None:
         path = os.environ.get("BENCH_STALLS_FILE")

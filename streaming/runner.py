@@ -224,12 +224,14 @@ def emit_words(live: LiveStream, words: list[str]) -> None:
     live.words += words
     if live.listeners:
         batch = Words(live.session_id, first, words, live.estimated_words)
-        for listener in tuple(live.listeners):
+        failed = []
+        for listener in live.listeners:  # delivering never adds or removes a listener
             try:
                 listener.deliver_words(batch)
             except Exception:
-                # A listener whose socket went away stops listening; the stream goes on.
-                live.listeners.discard(listener)
+                failed.append(listener)
+        # A listener whose socket went away stops listening; the stream goes on.
+        live.listeners.difference_update(failed)
 
 
 async def _finish(live: LiveStream, store: StreamStore, outcome: Outcome, started: float) -> None:

@@ -17,7 +17,7 @@ from django.conf import settings
 
 from streaming import protocol
 from streaming.chunks import MAX_WORDS_PER_FRAME, Words, multi_word_frames
-from streaming.pacer import get_pacer
+from streaming.pacer import Pacer, get_pacer
 from streaming.protocol import ErrorCode
 from streaming.store import SessionState, StreamStore
 
@@ -51,6 +51,7 @@ class Watch:
         self._started_sent = started_sent
         self._held: list[str] = []  # words of the next multi-word frame, the last of them seq last_sent
         self._held_estimate = 1
+        self._pacer: Pacer | None = None
 
     def deliver_started(self, frame: str) -> None:
         """stream.started, to the connection that asked for the generation (once)."""
@@ -116,7 +117,9 @@ class Watch:
                 send(frame)
             return
         if not self._held:
-            get_pacer().hold(self.release)
+            if self._pacer is None or self._pacer.closed:
+                self._pacer = get_pacer()
+            self._pacer.hold(self.release)
         self._held += words.words[skip:] if skip else words.words
         self._held_estimate = words.estimated_words
         if len(self._held) >= MAX_WORDS_PER_FRAME:

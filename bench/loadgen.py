@@ -34,19 +34,52 @@ USERS_PER_STREAMS = 4  # the server allows 5 running streams per user; 4 keeps a
 # ---------------------------------------------------------------- the server process, read from /proc
 
 
-def proc_cpu_s(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds."""
+def _stat(pid: int) -> list[bytes]:
     with open(f"/proc/{pid}/stat", "rb") as fh:
-        fields = fh.read().rsplit(b")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return fh.read().rsplit(b")", 1)[1].split()
+
+
+def process_tree(pid: int) -> list[int]:
+    """The server process and every process below it (granian serves from a worker process it starts)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parents[int(entry)] = int(_stat(int(entry))[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = [pid], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of the server's processes (all their threads), in seconds."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = _stat(member)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
 
 
 def proc_rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status", "rb") as fh:
-        for line in fh:
-            if line.startswith(b"VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    """Resident memory of the server's processes, in KB."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            with open(f"/proc/{member}/status", "rb") as fh:
+                for line in fh:
+                    if line.startswith(b"VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            continue
+    return total
 
 
 def own_cpu_s() -> float:
@@ -91,6 +124,7 @@ class Stats:
     delay_s: float
     lateness: array = field(default_factory=lambda: array("d"))
     words: int = 0
+    frames: int = 0  # stream.chunk frames (fewer than words with multi-word frames)
     gaps: int = 0
     completed: int = 0
     failed: int = 0
@@ -203,11 +237,15 @@ class Client(asyncio.Protocol):
         stats = self.stats
         if kind == "stream.chunk":
             seq = msg["seq"]
-            if seq != self.last_seq + 1:
-                stats.gaps += abs(seq - self.last_seq - 1) or 1
+            count = msg.get("count", 1)  # a multi-word frame: `count` words ending at `seq`
+            if seq - count != self.last_seq:
+                stats.gaps += abs(seq - count - self.last_seq) or 1
             self.last_seq = seq
-            stats.words += 1
-            stats.lateness.append(now - self.started_at - seq * stats.delay_s)
+            stats.words += count
+            stats.frames += 1
+            base = now - self.started_at
+            for word_seq in range(seq - count + 1, seq + 1):
+                stats.lateness.append(base - word_seq * stats.delay_s)
         elif kind == "stream.started":
             self.started_at = now
             stats.start_latency.append(now - self.sent_generate_at)
@@ -240,14 +278,21 @@ class Client(asyncio.Protocol):
     def send_json(self, frame: dict[str, Any]) -> None:
         self._write(_frame(1, orjson.dumps(frame)))
 
-    def generate(self, topic: str, duration: int) -> asyncio.Future[dict[str, Any]]:
+    def generate(self, topic: str, duration: int, *, batch: bool = False) -> asyncio.Future[dict[str, Any]]:
         self.terminal = self.loop.create_future()
         self.last_seq = 0
         self.started_at = 0.0
         self.sent_generate_at = time.monotonic()
-        self.send_json(
-            {"type": "generate", "request_id": "r1", "topic": topic, "platform": "tiktok", "duration": duration}
-        )
+        frame: dict[str, Any] = {
+            "type": "generate",
+            "request_id": "r1",
+            "topic": topic,
+            "platform": "tiktok",
+            "duration": duration,
+        }
+        if batch:
+            frame["batch"] = True  # multi-word stream.chunk frames (docs/protocol.md)
+        self.send_json(frame)
         return self.terminal
 
     async def close(self, wait_s: float = 3.0) -> None:
@@ -362,11 +407,11 @@ async def scenario_stream(args: argparse.Namespace, target: Target) -> dict[str,
     clients = await open_many(target, args.clients, stats)
     await asyncio.sleep(args.settle)  # the server finishes its connection records before the window opens
     duration = duration_for(args.words)
-    cpu0, own0, t0 = proc_cpu_s(args.server_pid), own_cpu_s(), time.monotonic()
+    cpu0, own0, t0, wall0 = proc_cpu_s(args.server_pid), own_cpu_s(), time.monotonic(), time.time()
     terminals = []
     per_tick = max(1, math.ceil(len(clients) / max(1, args.spread_ms / 10)))
     for i, client in enumerate(clients):
-        terminals.append(client.generate(f"bench topic {i % 97}", duration))
+        terminals.append(client.generate(f"bench topic {i % 97}", duration, batch=args.batch))
         if (i + 1) % per_tick == 0 and args.spread_ms:
             await asyncio.sleep(0.01)
     budget = args.words * stats.delay_s * 4 + args.spread_ms / 1000 + 30
@@ -388,7 +433,9 @@ async def scenario_stream(args: argparse.Namespace, target: Target) -> dict[str,
         "connected": len(clients),
         "words_per_stream": args.words,
         "delay_ms": args.delay_ms,
+        "batch": args.batch,
         "words": stats.words,
+        "words_per_frame": round(stats.words / stats.frames, 2) if stats.frames else None,
         "words_per_s": round(stats.words / wall, 1),
         "wall_s": round(wall, 2),
         "late_p50_ms": _ms(percentile(late, 0.5)),
@@ -398,6 +445,7 @@ async def scenario_stream(args: argparse.Namespace, target: Target) -> dict[str,
         "completed": stats.completed,
         "failed": stats.failed + args.clients - len(clients),
         "gaps": stats.gaps,
+        "window": [wall0, wall0 + wall],  # wall-clock seconds, for the server's stall probe
         "server_cpu_pct": round(100 * cpu / wall, 1),
         "words_per_cpu_s": round(stats.words / cpu, 1) if cpu else None,
         "loadgen_cpu_pct": round(100 * (own1 - own0) / wall, 1),
@@ -533,6 +581,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--words", type=int, default=200, help="stream/soak: words per script (W)")
     parser.add_argument("--delay-ms", type=float, default=25, help="the server's MOCK_STREAM_DELAY_MS (D)")
     parser.add_argument("--spread-ms", type=float, default=1000, help="stream: generates are sent over this long")
+    parser.add_argument("--batch", action="store_true", help='stream: ask for multi-word frames ("batch": true)')
     parser.add_argument("--count", type=int, default=100, help="storm/idle: connections; soak: sessions")
     parser.add_argument("--concurrency", type=int, default=50, help="soak: sessions at once")
     parser.add_argument("--warmup", type=int, default=-1, help="soak: sessions before the start RSS")

@@ -36,7 +36,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from bench.loadgen import SUBPROTOCOL, USERS_PER_STREAMS, duration_for, fetch_tokens
-from bench.run import DEFAULT_REDIS_URL, PASSWORD, PYTHON, ROOT, Server, base_env, redis_flush
+from bench.run import DEFAULT_REDIS_URL, PASSWORD, PYTHON, ROOT, Server, base_env, parse_mode, redis_flush
 
 SERVICE_RESTART = 1012
 PROBE_INTERVAL_S = 0.5
@@ -251,7 +251,7 @@ def server_env(args: argparse.Namespace, work: Path) -> dict[str, str]:
 
 async def replace(old: Server, env: dict[str, str], work: Path, balancer: Balancer, grace: float) -> str:
     """Start the successor and wait until it is in rotation, then SIGTERM `old` and wait for it to exit."""
-    new = await asyncio.to_thread(Server("redis", env, work, 2048).start)
+    new = await asyncio.to_thread(Server(parse_mode("redis"), env, work, 2048).start)
     balancer.servers.append(new)
     async with asyncio.timeout(10):  # a rolling update drains the old process once the new one is in rotation
         await balancer.in_rotation(new.port)
@@ -279,7 +279,7 @@ def cluster_processes(url: str) -> int:
 async def scenario(args: argparse.Namespace, env: dict[str, str], work: Path) -> tuple[Tally, list[str]]:
     balancer, tally, notes = Balancer(), Tally(), []
     balancer.servers = list(
-        await asyncio.gather(*(asyncio.to_thread(Server("redis", env, work, 2048).start) for _ in range(2)))
+        await asyncio.gather(*(asyncio.to_thread(Server(parse_mode("redis"), env, work, 2048).start) for _ in range(2)))
     )
     prober = asyncio.create_task(balancer.probe())
     await asyncio.gather(*(balancer.in_rotation(server.port) for server in balancer.servers))

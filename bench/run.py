@@ -2,6 +2,12 @@
 
     .venv/bin/python -m bench.run            # the full run (a few minutes on 2 cores)
     .venv/bin/python -m bench.run --quick    # a smoke run in seconds; exits 1 on any gap or failure
+    .venv/bin/python -m bench.run --modes uvicorn:baseline,uvicorn:redis,uvicorn:redis+batch \
+        --scenarios stream --ramp 500,1000,2000 --repeat 3   # streams per core, medians of 3
+
+A mode is `server:app[+batch]`: server daphne, uvicorn or granian; app baseline (the bare Channels consumer),
+embedded or redis (the product); +batch asks for multi-word frames. Every figure is compared with the bare
+consumer under the same server in the same run.
 
 See bench/README.md for what each figure means.
 """
@@ -15,6 +21,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,7 +35,14 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
-MODES = ("baseline", "embedded", "redis", "uvicorn-redis")
+SERVERS = ("daphne", "uvicorn", "granian")
+MODES = tuple(
+    f"{server}:{app}"
+    for server in SERVERS
+    for app in ("baseline", "redis", "redis+batch", *(("embedded",) if server == "daphne" else ()))
+)
+# Earlier names, still understood.
+ALIASES = {"baseline": "daphne:baseline", "embedded": "daphne:embedded", "redis": "daphne:redis"}
 SCENARIOS = ("idle", "storm", "stream", "soak")
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 PASSWORD = "bench-password"
@@ -46,47 +60,103 @@ def free_port() -> int:
         return port
 
 
+# `--nice N`: the server and the load generator run at nice -N (as root), so other work on a shared machine
+# takes less of their cores. Set from main(); 0 leaves priorities alone.
+PRIORITY = {"boost": 0}
+
+
 def pinning() -> tuple[list[str], list[str]]:
-    """taskset prefixes: the server on core 0, the load generator on core 1 (when there are 2+ cores)."""
+    """taskset (and nice) prefixes: the server on core 0, the load generator on core 1 (2+ cores)."""
+    nice = ["nice", "-n", str(-PRIORITY["boost"])] if PRIORITY["boost"] else []
     if (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
-        return ["taskset", "-c", "0"], ["taskset", "-c", "1"]
-    return [], []
+        return [*nice, "taskset", "-c", "0"], [*nice, "taskset", "-c", "1"]
+    return nice, nice
+
+
+@dataclass(frozen=True)
+class Mode:
+    """What one column of the table runs: a server, an app, and whether clients ask for multi-word frames."""
+
+    server: str
+    app: str  # baseline (bare consumer), embedded, redis
+    batch: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.server}:{self.app}{'+batch' if self.batch else ''}"
+
+    @property
+    def baseline(self) -> str:
+        return f"{self.server}:baseline"
+
+    @property
+    def uses_redis(self) -> bool:
+        return self.app == "redis"
+
+
+def parse_mode(text: str) -> Mode:
+    """`server:app[+batch]`; `uvicorn-redis` and the bare `baseline`/`embedded`/`redis` name Daphne's."""
+    text = ALIASES.get(text, text)
+    if ":" not in text and "-" in text:
+        text = text.replace("-", ":", 1)
+    server, _, app = text.partition(":")
+    app, batch = app.removesuffix("+batch"), app.endswith("+batch")
+    if server not in SERVERS or app not in ("baseline", "embedded", "redis") or (batch and app == "baseline"):
+        raise SystemExit(f"bench: unknown mode {text!r} (server:app[+batch], e.g. uvicorn:redis+batch)")
+    return Mode(server, app, batch)
+
+
+def server_command(server: str, app: str, port: int, backlog: int) -> list[str]:
+    """The documented command of each server (docs/deploy.md), on the bench's port and backlog."""
+    if server == "uvicorn":
+        # Per-message deflate off: it costs CPU and memory on one-word frames.
+        return [
+            *(PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)),
+            *("--backlog", str(backlog), "--ws", "websockets", "--ws-per-message-deflate", "false"),
+            *("--lifespan", "off", "--no-access-log", "--log-level", "warning"),
+        ]
+    if server == "granian":
+        return [
+            *(PYTHON, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port)),
+            *("--backlog", str(max(128, backlog)), "--workers", "1", "--log-level", "warning", app),
+        ]
+    return [PYTHON, "-m", "daphne", "-e", f"tcp:port={port}:interface=127.0.0.1:backlog={backlog}", app]
 
 
 @dataclass
 class Server:
-    """One Daphne process on a free port, pinned to the server core."""
+    """One server process on a free port, pinned to the server core."""
 
-    mode: str
+    mode: Mode
     env: dict[str, str]
     log_dir: Path
     backlog: int
+    stalls: bool = False
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def stalls_file(self) -> Path:
+        return self.log_dir / f"stalls-{self.port}.json"
+
     def start(self) -> Server:
-        app = "bench.baseline:application" if self.mode == "baseline" else "creatornexus.asgi:application"
-        endpoint = f"tcp:port={self.port}:interface=127.0.0.1:backlog={self.backlog}"
-        log = (self.log_dir / f"server-{self.mode}-{self.port}.log").open("ab")
-        command = [PYTHON, "-m", "daphne", "-e", endpoint, app]
-        if self.mode.startswith("uvicorn-"):
-            # The product under uvicorn: per-message deflate off (it costs CPU and memory on one-word frames).
-            command = [
-                *(PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(self.port)),
-                *("--backlog", str(self.backlog), "--ws", "websockets", "--ws-per-message-deflate", "false"),
-                *("--lifespan", "off", "--no-access-log", "--log-level", "warning"),
-            ]
+        if self.mode.app == "baseline":
+            app = "bench.baseline:application"
+        else:
+            app = "bench.stall_probe:application" if self.stalls else "creatornexus.asgi:application"
+        log = (self.log_dir / f"server-{self.mode.name.replace(':', '-')}-{self.port}.log").open("ab")
+        env = {**self.env, "BENCH_STALLS_FILE": str(self.stalls_file)} if self.stalls else self.env
         self.process = subprocess.Popen(
-            [*pinning()[0], *command],
+            [*pinning()[0], *server_command(self.mode.server, app, self.port, self.backlog)],
             cwd=ROOT,
-            env=self.env,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{self.mode} server exited; see {log.name}")
+                raise RuntimeError(f"{self.mode.name} server exited; see {log.name}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
                     if response.status == 200:
@@ -94,7 +164,7 @@ class Server:
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"{self.mode} server did not answer /healthz within {START_TIMEOUT_S}s")
+        raise RuntimeError(f"{self.mode.name} server did not answer /healthz within {START_TIMEOUT_S}s")
 
     @property
     def pid(self) -> int:
@@ -106,10 +176,28 @@ class Server:
             return
         self.process.send_signal(signal.SIGTERM)
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def stall_window(path: Path, t0: float, t1: float) -> dict[str, Any] | None:
+    """The stall probe's figures (bench/stall_probe.py) over wall-clock seconds t0..t1 of a stopped server."""
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    rows = [row for key, row in data["seconds"].items() if int(t0) <= int(key) <= int(t1)]
+    if not rows:
+        return None
+    return {
+        "max_lag_ms": round(max(row["max_lag_ms"] for row in rows), 1),
+        "lags_over_ms": {str(b): sum(row["lags"][i] for row in rows) for i, b in enumerate(data["bounds_ms"])},
+        "gc_count": [sum(row["gc_count"][g] for row in rows) for g in range(3)],
+        "gc_max_ms": [round(max(row["gc_max_ms"][g] for row in rows), 1) for g in range(3)],
+        "gc_cpu_max_ms": [round(max(row["gc_cpu_max_ms"][g] for row in rows), 1) for g in range(3)],
+    }
 
 
 def run_loadgen(server: Server, scenario: str, options: list[str], users: int, timeout_s: float) -> dict[str, Any]:
@@ -124,12 +212,13 @@ def run_loadgen(server: Server, scenario: str, options: list[str], users: int, t
         "--server-pid",
         str(server.pid),
         "--users",
-        str(users if server.mode != "baseline" else 0),
+        str(users if server.mode.app != "baseline" else 0),
         "--password",
         PASSWORD,
         "--max-seconds",
         str(timeout_s),
         *options,
+        *(["--batch"] if server.mode.batch and scenario == "stream" else []),
     ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, timeout=timeout_s + 60, check=False)
     if done.returncode != 0:
@@ -138,6 +227,26 @@ def run_loadgen(server: Server, scenario: str, options: list[str], users: int, t
     result: dict[str, Any] = orjson.loads(done.stdout.strip().splitlines()[-1])
     result["loadavg"] = round(os.getloadavg()[0], 1)  # this machine is shared: say how busy it was
     return result
+
+
+def median_result(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Repeats of one scenario as one result: the median of every figure, the worst of every failure count."""
+    good = [r for r in results if "crashed" not in r]
+    if not good:
+        return results[-1]
+    merged: dict[str, Any] = dict(good[len(good) // 2])
+    for key, value in good[0].items():
+        values = [r.get(key) for r in good]
+        if key in ("failed", "gaps", "failures") and all(isinstance(v, int) for v in values):
+            merged[key] = max(values)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            numbers = [v for v in values if isinstance(v, int | float) and not math.isnan(v)]
+            if numbers:
+                merged[key] = statistics.median(numbers)
+    merged["repeats"] = len(results)
+    if len(good) > 1 and "late_p99_ms" in good[0]:
+        merged["p99_runs"] = [r["late_p99_ms"] for r in good]
+    return merged
 
 
 # ---------------------------------------------------------------- configuration
@@ -157,14 +266,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--modes",
         default=",".join(MODES),
-        help="comma list of baseline, embedded, redis, uvicorn-embedded, uvicorn-redis",
+        help="comma list of server:app[+batch] (servers daphne, uvicorn, granian; apps baseline, embedded, redis)",
     )
+    parser.add_argument("--repeat", type=int, default=1, help="run each scenario this often; medians are shown")
+    parser.add_argument("--stalls", action="store_true", help="probe the product's event loop for stalls and GC")
+    parser.add_argument("--nice", type=int, default=0, help="run server and load generator at nice -N (root)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list of " + ", ".join(SCENARIOS))
     parser.add_argument("--ramp", default="", help="stream only, e.g. 100,200,400,800: stop a mode past p99 100 ms")
     parser.add_argument("--auth", choices=["subprotocol", "query"], default="subprotocol")
     parser.add_argument("--backlog", type=int, default=2048, help="listen backlog of the servers (Twisted: 50)")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
     parser.add_argument("--profile", type=Path, help="record py-spy profiles of the stream scenario here")
+    parser.add_argument("--spread-ms", type=int, help="stream: generates are sent over this long (full: 1000)")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (database, server logs)")
     parser.add_argument(
@@ -223,10 +336,10 @@ def base_env(args: argparse.Namespace, work: Path) -> dict[str, str]:
     return env
 
 
-def mode_env(mode: str, env: dict[str, str], redis_url: str) -> dict[str, str]:
-    if mode == "baseline":
+def mode_env(mode: Mode, env: dict[str, str], redis_url: str) -> dict[str, str]:
+    if mode.app == "baseline":
         return {k: v for k, v in env.items() if k != "DJANGO_SETTINGS_MODULE"}
-    if mode.endswith("redis"):
+    if mode.uses_redis:
         return {**env, "REDIS_URL": redis_url}
     return env
 
@@ -247,7 +360,7 @@ def redis_flush(url: str) -> str | None:
 def scenario_options(args: argparse.Namespace, scenario: str, clients: int | None = None) -> list[str]:
     common = ["--auth", args.auth, "--delay-ms", str(args.delay_ms), "--settle", "0.3" if args.quick else "1.5"]
     if scenario == "stream":
-        spread = "100" if args.quick else "1000"
+        spread = str(args.spread_ms if args.spread_ms is not None else (100 if args.quick else 1000))
         return [*common, "--clients", str(clients or args.clients), "--words", str(args.words), "--spread-ms", spread]
     if scenario == "storm":
         return [*common, "--count", str(args.storm)]
@@ -282,12 +395,22 @@ def _figures(scenario: str, r: dict[str, Any]) -> str:
     if "crashed" in r:
         return f"load generator failed: {r['crashed']}"
     if scenario == "stream":
-        return (
-            f"C={r['clients']} W={r['words_per_stream']} D={r['delay_ms']:g}: {r['words_per_s']:.0f} words/s; "
-            f"late p50 {r['late_p50_ms']} p99 {r['late_p99_ms']} max {r['late_max_ms']} ms; "
-            f"{r['completed']} done {r['failed']} failed {r['gaps']} gaps; cpu {r['server_cpu_pct']}%, "
-            f"{r['words_per_cpu_s']} words/cpu-s (loadgen cpu {r['loadgen_cpu_pct']}%)"
+        per_frame = f", {r['words_per_frame']} words/frame" if r.get("words_per_frame", 1) != 1 else ""
+        text = (
+            f"C={r['clients']:g} W={r['words_per_stream']:g} D={r['delay_ms']:g}: {r['words_per_s']:.0f} words/s"
+            f"{per_frame}; late p50 {r['late_p50_ms']:.1f} p99 {r['late_p99_ms']:.1f} max {r['late_max_ms']:.1f} ms; "
+            f"{r['completed']:g} done {r['failed']} failed {r['gaps']} gaps; cpu {r['server_cpu_pct']:.1f}%, "
+            f"{r['words_per_cpu_s']:.0f} words/cpu-s (loadgen cpu {r['loadgen_cpu_pct']:.1f}%)"
         )
+        if "p99_runs" in r:
+            text += f"; p99 of runs {r['p99_runs']}"
+        if stalls := r.get("stalls"):
+            text += (
+                f"; loop lag max {stalls['max_lag_ms']} ms, probes >=20 ms {stalls['lags_over_ms']['20']}, "
+                f"gc by generation: {stalls['gc_count']} runs, max {stalls['gc_max_ms']} ms "
+                f"({stalls['gc_cpu_max_ms']} ms CPU)"
+            )
+        return text
     if scenario == "storm":
         return (
             f"N={r['count']}: all in {r['all_ms']} ms; p50 {r['p50_ms']} p99 {r['p99_ms']} ms; {r['failures']} failed"
@@ -310,6 +433,7 @@ KEY_FIGURE = {  # scenario -> (figure, lower is better)
 
 
 def ratio(scenario: str, r: dict[str, Any], base: dict[str, Any] | None) -> str:
+    """The figure against the bare consumer under the same server, in the same run."""
     if base is None or "crashed" in r or "crashed" in base:
         return "-"
     parts = []
@@ -334,8 +458,8 @@ def _x(label: str, value: float | None, base: float | None) -> str:
     return f"{label} {value / base:.2f}x"
 
 
-def target(scenario: str, mode: str, r: dict[str, Any], args: argparse.Namespace) -> str:
-    if mode == "baseline" or "crashed" in r:
+def target(scenario: str, mode: Mode, r: dict[str, Any]) -> str:
+    if mode.app == "baseline" or "crashed" in r:
         return "-"
     if scenario == "stream":
         ok = r["late_p99_ms"] < 100 and r["gaps"] == 0 and r["failed"] == 0
@@ -353,13 +477,19 @@ def target(scenario: str, mode: str, r: dict[str, Any], args: argparse.Namespace
     return f"10000 sessions +<5MB 0 fail 0 gaps{size}: {'met' if ok and not size else 'not met'}"
 
 
-def cpu_row(results: dict[tuple[str, str], dict[str, Any]]) -> str | None:
-    emb, red = results.get(("stream", "embedded")), results.get(("stream", "redis"))
-    if not emb or not red or "crashed" in emb or "crashed" in red or not emb["words_per_cpu_s"]:
-        return None
-    extra = emb["words_per_cpu_s"] / red["words_per_cpu_s"] - 1
-    verdict = "met" if extra <= 0.25 else "not met"
-    return f"redis vs embedded CPU per word: {100 * extra:+.0f}% (target <= +25%): {verdict}"
+def cpu_rows(results: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """Redis mode against embedded, CPU per word, for every server (and framing) that ran both."""
+    rows = []
+    for (scenario, name), red in sorted(results.items()):
+        if scenario != "stream" or ":redis" not in name:
+            continue
+        emb = results.get(("stream", name.replace(":redis", ":embedded")))
+        if not emb or "crashed" in emb or "crashed" in red or not red["words_per_cpu_s"]:
+            continue
+        extra = emb["words_per_cpu_s"] / red["words_per_cpu_s"] - 1
+        verdict = "met" if extra <= 0.25 else "not met"
+        rows.append(f"{name} vs embedded CPU per word: {100 * extra:+.0f}% (target <= +25%): {verdict}")
+    return rows
 
 
 def render(rows: list[tuple[str, str, str, str, str]], notes: list[str]) -> tuple[str, str]:
@@ -407,12 +537,14 @@ class Bench:
             timeout=300,
         )
 
-    def server(self, mode: str) -> Server:
-        if mode.endswith("redis"):
+    def server(self, mode: Mode) -> Server:
+        if mode.uses_redis:
             problem = redis_flush(self.args.redis_url)
             if problem:
                 raise RuntimeError(f"redis at {self.args.redis_url}: {problem}")
-        return Server(mode, mode_env(mode, self.env, self.args.redis_url), self.work, self.args.backlog).start()
+        env = mode_env(mode, self.env, self.args.redis_url)
+        stalls = self.args.stalls and mode.app != "baseline"
+        return Server(mode, env, self.work, self.args.backlog, stalls=stalls).start()
 
     def scenario(self, server: Server, scenario: str, clients: int | None = None) -> dict[str, Any]:
         budget = 120 if self.args.quick else 900
@@ -424,12 +556,26 @@ class Bench:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=60)
 
+    def fresh(self, mode: Mode, scenario: str, clients: int | None = None) -> dict[str, Any]:
+        """One scenario on a server of its own, repeated --repeat times: the medians."""
+        runs = []
+        for _ in range(max(1, self.args.repeat)):
+            server = self.server(mode)
+            try:
+                result = self.scenario(server, scenario, clients)
+            finally:
+                server.stop()
+            if server.stalls and "window" in result:
+                result["stalls"] = stall_window(server.stalls_file, *result["window"])
+            runs.append(result)
+        return median_result(runs) if len(runs) > 1 else runs[0]
+
     def _profile(self, server: Server, scenario: str) -> subprocess.Popen[bytes] | None:
-        if self.args.profile is None or scenario != "stream" or server.mode == "baseline":
+        if self.args.profile is None or scenario != "stream" or server.mode.app == "baseline":
             return None
         spy_bin = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
         self.args.profile.mkdir(parents=True, exist_ok=True)
-        out = self.args.profile / f"stream-{server.mode}.txt"
+        out = self.args.profile / f"stream-{server.mode.name.replace(':', '-')}-{server.port}.txt"
         spy = subprocess.Popen(
             [
                 *pinning()[1],
@@ -437,6 +583,7 @@ class Bench:
                 "record",
                 "--pid",
                 str(server.pid),
+                "--subprocesses",  # granian serves from a worker process
                 "--rate",
                 "200",
                 "--format",
@@ -451,42 +598,42 @@ class Bench:
         time.sleep(1)
         return spy
 
-    def run_mode(self, mode: str, scenarios: list[str]) -> dict[str, dict[str, Any]]:
+    def run_mode(self, mode: Mode, scenarios: list[str]) -> dict[str, dict[str, Any]]:
         results: dict[str, dict[str, Any]] = {}
+        if mode.batch:
+            scenarios = [s for s in scenarios if s == "stream"]  # framing changes nothing else
         shared = self.server(mode) if self.args.quick else None
         try:
             for scenario in scenarios:
-                server = shared or self.server(mode)
-                try:
-                    results[scenario] = self.scenario(server, scenario)
-                finally:
-                    if shared is None:
-                        server.stop()
-                print(f"  {mode:9} {scenario:7} {figures(scenario, results[scenario])}", flush=True)
+                if shared is not None:
+                    results[scenario] = self.scenario(shared, scenario)
+                else:
+                    results[scenario] = self.fresh(mode, scenario)
+                print(f"  {mode.name:20} {scenario:7} {figures(scenario, results[scenario])}", flush=True)
         finally:
             if shared is not None:
                 shared.stop()
         return results
 
-    def ramp(self, modes: list[str], steps: list[int]) -> list[str]:
-        lines = []
+    def ramp(self, modes: list[Mode], steps: list[int]) -> tuple[list[str], dict[str, int]]:
+        """Each mode at growing stream counts until p99 >= 100 ms, a gap or a failure: the most that held."""
+        lines: list[str] = []
+        held: dict[str, int] = {}
         for mode in modes:
             crossed = None
             for clients in steps:
-                server = self.server(mode)
-                try:
-                    r = self.scenario(server, "stream", clients)
-                finally:
-                    server.stop()
-                line = f"ramp {mode:9} {figures('stream', r)}"
+                r = self.fresh(mode, "stream", clients)
+                line = f"ramp {mode.name:20} {figures('stream', r)}"
                 print("  " + line, flush=True)
                 lines.append(line)
                 if "crashed" in r or r["late_p99_ms"] >= 100 or r["failed"] or r["gaps"]:
                     crossed = clients
                     break
-            verdict = f"p99 crosses 100 ms at C<={crossed}" if crossed else f"p99 < 100 ms up to C={steps[-1]}"
-            lines.append(f"ramp {mode}: {verdict}")
-        return lines
+                held[mode.name] = clients
+            most = held.get(mode.name, 0)
+            verdict = f"crossed at C={crossed}" if crossed else f"held up to the last step, C={steps[-1]}"
+            lines.append(f"ramp {mode.name}: most streams with p99 < 100 ms, 0 gaps, 0 failures: {most} ({verdict})")
+        return lines, held
 
 
 def machine() -> str:
@@ -498,13 +645,15 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    pinned = "server on core 0, load generator on core 1" if pinning()[0] else "not pinned"
+    pinned = "server on core 0, load generator on core 1" if "taskset" in pinning()[0] else "not pinned"
+    if PRIORITY["boost"]:
+        pinned += f", both at nice -{PRIORITY['boost']}"
     return f"{os.cpu_count()} cores, {model}; {pinned}; Python {sys.version.split()[0]}"
 
 
-def reachable_modes(args: argparse.Namespace, modes: list[str], notes: list[str]) -> list[str]:
+def reachable_modes(args: argparse.Namespace, modes: list[Mode], notes: list[str]) -> list[Mode]:
     """Redis modes need Redis: skipped (with a note) when it does not answer, except under CI, which fails."""
-    redis_modes = [m for m in modes if m.endswith("redis")]
+    redis_modes = [m for m in modes if m.uses_redis]
     if redis_modes and (problem := redis_flush(args.redis_url)):
         if os.environ.get("CI"):
             raise RuntimeError(f"Redis at {args.redis_url} did not answer ({problem}); CI never skips Redis")
@@ -516,13 +665,14 @@ def reachable_modes(args: argparse.Namespace, modes: list[str], notes: list[str]
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    modes = [m for m in args.modes.split(",") if m]
+    PRIORITY["boost"] = args.nice
+    modes = [parse_mode(m) for m in args.modes.split(",") if m]
     scenarios = [s for s in args.scenarios.split(",") if s]
     work = Path(tempfile.mkdtemp(prefix="creatornexus-bench-", dir=args.work_root))
     bench = Bench(args, work)
     rows: list[tuple[str, str, str, str, str]] = []
     notes = [
-        f"machine: {machine()}",
+        f"machine: {machine()}; load before the run {os.getloadavg()[0]:.1f}",
         f"command: {' '.join([Path(PYTHON).name, '-m', 'bench.run', *(argv or sys.argv[1:])])}",
     ]
     results: dict[tuple[str, str], dict[str, Any]] = {}
@@ -534,31 +684,32 @@ def main(argv: list[str] | None = None) -> int:
         modes = reachable_modes(args, modes, notes)
         if args.ramp:
             steps = [int(c) for c in args.ramp.split(",") if c.strip()]
-            notes += bench.ramp(modes, steps)
+            lines, _held = bench.ramp(modes, steps)
+            notes += lines
         else:
             for mode in modes:
                 for scenario, r in bench.run_mode(mode, scenarios).items():
-                    results[(scenario, mode)] = r
+                    results[(scenario, mode.name)] = r
                     bad += failures_of(scenario, r)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     for scenario in scenarios:
         for mode in modes:
-            r = results.get((scenario, mode))
+            r = results.get((scenario, mode.name))
             if r is not None:
                 rows.append(
                     (
                         scenario,
-                        mode,
+                        mode.name,
                         figures(scenario, r),
-                        ratio(scenario, r, results.get((scenario, "baseline"))),
-                        target(scenario, mode, r, args),
+                        ratio(scenario, r, results.get((scenario, mode.baseline))),
+                        target(scenario, mode, r),
                     )
                 )
-    if row := cpu_row(results):
-        notes.insert(0, row)
-    notes.append(f"took {time.monotonic() - started:.0f} s; gaps + failures: {bad}")
+    notes[:0] = cpu_rows(results)
+    took = time.monotonic() - started
+    notes.append(f"took {took:.0f} s; gaps + failures: {bad}; load after {os.getloadavg()[0]:.1f}")
     text, md = render(rows, notes) if rows else ("\n".join(notes), "\n".join(f"- {n}" for n in notes))
     print("\n" + text, flush=True)
     if args.markdown:

@@ -132,7 +132,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 timezone.now(),
             )
         )
-        self.sessions = SessionsOfConnection(self.registry, user.pk, self.connection_id, self.send_text)
+        self.sessions = SessionsOfConnection(self.registry, user.pk, self.connection_id, self.outbox.put)
         self.gone = asyncio.Event()
         await self.accept(subprotocol)
         self.registry.connections.add(self)
@@ -250,10 +250,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         self.outbox.put(protocol.encode(frame))
-
-    async def send_text(self, text: str) -> None:
-        """A pre-encoded frame (every word of every stream): queued, never waits on the client."""
-        self.outbox.put(text)
 
     def _header(self, name: bytes) -> str:
         for key, value in self.scope.get("headers", []):

@@ -8,6 +8,9 @@
   unread bytes the socket is closed with 4413 and the buffer is dropped with the connection (autobahn aborts it
   when the close handshake does not finish, after 1 s). Every later send raises autobahn's `Disconnected`; the
   outbox stops writing on the first one and the consumer's disconnect follows the abort.
+- No log formatting per frame: autobahn's sendData colours its debug message's arguments (click.style, via
+  hltype/hlval) for every frame it writes, whether debug logging is on or not: 5 % of the event loop's samples
+  with 400 streams. The arguments are handed to the logger as they are instead (formatted only if emitted).
 
 `install()` is called by the ASGI entry point; it patches nothing when Daphne is not installed.
 """
@@ -43,13 +46,22 @@ def _reason_bytes(reason: str | None) -> bytes | None:
     return reason.encode()[:123]  # a close frame's payload is at most 125 bytes, 2 of them the code
 
 
+def _as_is(value: Any, *_args: Any, **_kwargs: Any) -> Any:
+    """autobahn's hltype/hlval without the colours: the value itself, for a log line that is rarely emitted."""
+    return value
+
+
 def install() -> None:
     try:
+        from autobahn.websocket import protocol as autobahn_protocol
         from daphne.ws_protocol import WebSocketProtocol
     except ImportError:  # pragma: no cover - daphne is a dependency; another server may run without it
         return
     if getattr(WebSocketProtocol, "_creatornexus_patched", False):
         return
+    # setattr: the patched names are module globals that autobahn's own annotations type narrowly.
+    setattr(autobahn_protocol, "hltype", _as_is)  # noqa: B010
+    setattr(autobahn_protocol, "hlval", _as_is)  # noqa: B010
     original_handle_reply = WebSocketProtocol.handle_reply
     original_send = WebSocketProtocol.serverSend
 

@@ -34,6 +34,8 @@ class SignalDrain:
     def __init__(self, drain: Callable[[], Awaitable[None]]) -> None:
         self._drain = drain
         self._previous: dict[int, Handler] = {}
+        # Handlers the server registered on the loop (loop.add_signal_handler: granian's worker), set aside.
+        self._loop_previous: dict[int, asyncio.Handle] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signalled: int | None = None
         self._handed_over = False
@@ -57,7 +59,19 @@ class SignalDrain:
         for sig, handler in owned.items():
             self._previous[sig] = handler
             signal.signal(sig, self._on_signal)
+        self._take_loop_handlers(self._loop)
         return True
+
+    def _take_loop_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        """granian's worker takes SIGTERM/SIGINT through loop.add_signal_handler (the loop's wake-up fd), which
+        a Python-level handler does not stop: its callbacks are set aside too, so the drain runs first."""
+        registered: dict[int, asyncio.Handle] = getattr(loop, "_signal_handlers", None) or {}
+        for sig in SIGNALS:
+            handle = registered.get(sig)
+            if handle is not None:
+                self._loop_previous[sig] = handle
+                self._previous.pop(sig, None)  # the loop's no-op Python handler is re-set by add_signal_handler
+                loop.add_signal_handler(sig, self._on_signal, sig, None)
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         """In the main thread between two bytecodes: only schedule work on the loop, or hand over."""
@@ -93,6 +107,10 @@ class SignalDrain:
         self._handed_over = True
         for known, handler in self._previous.items():
             signal.signal(known, handler)
+        if self._loop is not None and not self._loop.is_closed():
+            for known, handle in self._loop_previous.items():
+                # asyncio's Handle keeps the callback it was registered with (not in typeshed).
+                self._loop.add_signal_handler(known, handle._callback, *handle._args)  # type: ignore[attr-defined]
         signal.raise_signal(sig)
 
 

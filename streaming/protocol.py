@@ -170,6 +170,8 @@ class ScriptRequest:
     tone: str = ""
     audience: str = ""
     request_id: str | None = None
+    # Multi-word stream.chunk frames for this request's watcher ("batch": true); not part of the script.
+    batch: bool = False
 
     @property
     def estimated_words(self) -> int:
@@ -187,6 +189,7 @@ class Resume:
     session_id: str
     last_seq: int
     request_id: str | None = None
+    batch: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +291,16 @@ def _parse_generate(frame: dict[str, Any], request_id: str | None) -> ScriptRequ
         tone=_text_field(frame, "tone", STYLE_MAX_CHARS, required=False),
         audience=_text_field(frame, "audience", STYLE_MAX_CHARS, required=False),
         request_id=request_id,
+        batch=_batch(frame),
     )
+
+
+def _batch(frame: dict[str, Any]) -> bool:
+    """The optional "batch" field: true asks for multi-word stream.chunk frames (docs/protocol.md)."""
+    value = frame.get("batch", False)
+    if not isinstance(value, bool):
+        raise _bad("'batch' must be true or false.")
+    return value
 
 
 def _session_id(frame: dict[str, Any]) -> str:
@@ -313,7 +325,7 @@ def _parse_resume(frame: dict[str, Any], request_id: str | None) -> Resume:
     # orjson reads integers past 64 bits as floats: they are refused here with the same message.
     if not isinstance(last_seq, int) or isinstance(last_seq, bool) or not 0 <= last_seq <= MAX_SEQ:
         raise _bad(f"'last_seq' must be an integer from 0 to {MAX_SEQ}.")
-    return Resume(session_id=_session_id(frame), last_seq=last_seq, request_id=request_id)
+    return Resume(session_id=_session_id(frame), last_seq=last_seq, request_id=request_id, batch=_batch(frame))
 
 
 def _parse_auth(frame: dict[str, Any], _request_id: str | None) -> Auth:
@@ -419,6 +431,14 @@ def stream_chunk(session_id: str, seq: int, text: str, estimated_words: int) -> 
     """The hot path: one pre-encoded text frame per word, assembled without a dict."""
     return (
         f'{{"type":"stream.chunk","session_id":"{session_id}","seq":{seq},'
+        f'"text":{orjson.dumps(text).decode()},"words":{seq},"progress":{progress(seq, estimated_words)}}}'
+    )
+
+
+def stream_chunks(session_id: str, seq: int, count: int, text: str, estimated_words: int) -> str:
+    """A multi-word chunk (clients that asked with "batch"): `count` consecutive words ending at `seq`."""
+    return (
+        f'{{"type":"stream.chunk","session_id":"{session_id}","seq":{seq},"count":{count},'
         f'"text":{orjson.dumps(text).decode()},"words":{seq},"progress":{progress(seq, estimated_words)}}}'
     )
 

@@ -13,10 +13,13 @@ from django.conf import settings
 
 from creatornexus import logcontext
 from streaming import metrics, protocol, services
+from streaming.chunks import Words
 from streaming.lifecycle import Lifecycle, Stop
 from streaming.protocol import ErrorCode, ScriptRequest
 from streaming.providers.base import Provider, ProviderError, ScriptStream
+from streaming.session_rows import get_session_rows
 from streaming.store import StreamStore
+from streaming.words import WordSplitter
 
 logger = logging.getLogger(__name__)
 
@@ -24,12 +27,19 @@ SHUTDOWN_MESSAGE = "The server stopped before the script was finished; the words
 
 
 class Listener(Protocol):
-    """Something on this process that wants a session's frames as they happen (a consumer's watch)."""
+    """Something on this process that wants a session's frames as they happen (a consumer's watch).
 
-    async def deliver(self, seq: int, frame: str) -> None:
-        """A pre-encoded frame: stream.started (seq 0) or a stream.chunk."""
+    Every method is synchronous: a listener only queues frames, so handing a pass's words to every listener of
+    every stream costs no await.
+    """
 
-    async def deliver_terminal(self, frame: dict[str, Any]) -> None:
+    def deliver_started(self, frame: str) -> None:
+        """The pre-encoded stream.started frame."""
+
+    def deliver_words(self, words: Words) -> None:
+        """New consecutive words of the session."""
+
+    def deliver_terminal(self, frame: dict[str, Any]) -> None:
         """The one terminal frame; nothing follows it."""
 
 
@@ -132,14 +142,16 @@ async def _open(
     live: LiveStream, store: StreamStore, provider: Provider, fallback: Provider | None, outcome: Outcome
 ) -> Provider:
     """Record the session, open the provider (or the fallback, before any word), announce stream.started."""
-    live.script_id = await database_sync_to_async(services.session_create)(
-        session_id=live.session_id,
-        owner_id=live.owner_id,
-        connection_id=live.connection_id,
-        request=live.request,
-        provider=provider.name,
-        model=provider.model,
-        process_id=live.process_id,
+    live.script_id = await get_session_rows().create(
+        services.SessionStart(
+            session_id=live.session_id,
+            owner_id=live.owner_id,
+            connection_id=live.connection_id,
+            request=live.request,
+            provider=provider.name,
+            model=provider.model,
+            process_id=live.process_id,
+        )
     )
     try:
         outcome.stream = await _timed_open(provider, live.request)
@@ -192,42 +204,49 @@ async def _announce(live: LiveStream, store: StreamStore, outcome: Outcome) -> N
     frame = protocol.encode(live.started_frame)
     for listener in tuple(live.listeners):
         try:
-            await listener.deliver(0, frame)
+            listener.deliver_started(frame)
         except Exception:
             live.listeners.discard(listener)
 
 
 async def _pump(live: LiveStream, provider: Provider, outcome: Outcome) -> None:
+    """Feed the provider's words to the stream: pushed in batches (the mock, on the pacer) or delta by delta."""
     stream = outcome.stream
     assert stream is not None
-    if provider.whole_words:
+    push = getattr(stream, "push", None)
+    if push is not None:
+        await push(lambda words: emit_words(live, words))
+    elif provider.whole_words:
         async for word in stream:
-            await _emit(live, word)
+            emit_words(live, [word])
     else:
-        from streaming.words import WordSplitter
-
         splitter = WordSplitter()
         async for delta in stream:
-            for word in splitter.feed(delta):
-                await _emit(live, word)
-        for word in splitter.flush():
-            await _emit(live, word)
+            if words := splitter.feed(delta):
+                emit_words(live, words)
+        if words := splitter.flush():
+            emit_words(live, words)
     outcome.usage = dict(stream.usage)
 
 
-async def _emit(live: LiveStream, word: str) -> None:
-    """The per-word hot path: number it, keep it, hand it to every live listener."""
-    live.seq += 1
-    seq = live.seq
-    live.words.append(word)
+def emit_words(live: LiveStream, words: list[str]) -> None:
+    """The hot path, once per batch of words: number them, keep them (the store reads this list when it
+    flushes), hand them to every live listener. No await: nothing can come between two batches."""
+    if live.life.stop is not None:
+        return  # stopped (cancel, shutdown, fenced): its terminal is on its way, no word may follow
+    first = live.seq + 1
+    live.seq += len(words)
+    live.words += words
     if live.listeners:
-        frame = protocol.stream_chunk(live.session_id, seq, word, live.estimated_words)
-        for listener in tuple(live.listeners):
+        batch = Words(live.session_id, first, words, live.estimated_words)
+        failed = []
+        for listener in live.listeners:  # delivering never adds or removes a listener
             try:
-                await listener.deliver(seq, frame)
+                listener.deliver_words(batch)
             except Exception:
-                # A listener whose socket went away stops listening; the stream goes on.
-                live.listeners.discard(listener)
+                failed.append(listener)
+        # A listener whose socket went away stops listening; the stream goes on.
+        live.listeners.difference_update(failed)
 
 
 async def _finish(live: LiveStream, store: StreamStore, outcome: Outcome, started: float) -> None:
@@ -255,7 +274,7 @@ async def _finish(live: LiveStream, store: StreamStore, outcome: Outcome, starte
     live.listeners.clear()
     for listener in listeners:
         try:
-            await listener.deliver_terminal(terminal)
+            listener.deliver_terminal(terminal)
         except Exception:
             logger.debug("listener of %s went away before the terminal frame", live.session_id)
 
@@ -278,15 +297,17 @@ async def _store_terminal(
 
 async def _save(live: LiveStream, outcome: Outcome, elapsed_ms: int) -> None:
     try:
-        await database_sync_to_async(services.session_finish)(
-            session_id=live.session_id,
-            status=outcome.status,
-            script="".join(live.words),
-            words=live.seq,
-            usage=outcome.usage,
-            elapsed_ms=elapsed_ms,
-            error_code=outcome.code.value if outcome.code else "",
-            error_message=outcome.message,
+        await get_session_rows().finish(
+            services.SessionEnd(
+                session_id=live.session_id,
+                status=outcome.status,
+                script="".join(live.words),
+                words=live.seq,
+                usage=outcome.usage,
+                elapsed_ms=elapsed_ms,
+                error_code=outcome.code.value if outcome.code else "",
+                error_message=outcome.message,
+            )
         )
     except Exception:
         logger.exception("saving the end of %s failed", live.session_id)

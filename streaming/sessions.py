@@ -12,12 +12,13 @@ from django.conf import settings
 
 from creatornexus import logcontext
 from streaming import metrics, quotas, selectors
+from streaming.chunks import Words
 from streaming.protocol import Cancel, ClientError, ErrorCode, Resume, ScriptRequest
 from streaming.providers import get_fallback_provider, get_provider
 from streaming.registry import ProcessRegistry
 from streaming.runner import LiveStream
 from streaming.store.quota import Lease, LeaseKind
-from streaming.watch import RemoteWatch, Send, Watch, chunk_frames
+from streaming.watch import RemoteWatch, Send, Watch
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +49,14 @@ class SessionsOfConnection:
         if not await self.registry.leases.claim(Lease(LeaseKind.STREAMS, self.user_id, session_id)):
             raise ClientError(ErrorCode.TOO_MANY_STREAMS, "Too many of your streams are running at once.")
         live = LiveStream(session_id, self.user_id, self.connection_id, request, self.registry.process_id)
-        watch = Watch(self.send, session_id, 0, self._watch_done, started_sent=False)
+        watch = Watch(self.send, session_id, 0, self._watch_done, started_sent=False, batch=request.batch)
         self.watches[session_id] = watch
         live.listeners.add(watch)
         self.registry.start_stream(live, get_provider(), get_fallback_provider())
 
     async def resume(self, frame: Resume) -> None:
         """Replay seq > last_seq from this process or the store, then follow live until the end."""
-        replay = await self._attach(frame.session_id, frame.last_seq, chunks=True)
+        replay = await self._attach(frame.session_id, frame.last_seq, chunks=True, batch=frame.batch)
         if replay is None:
             return
         source, words = replay
@@ -85,7 +86,7 @@ class SessionsOfConnection:
         if state.running:
             await self.registry.store.request_cancel(frame.session_id)
 
-    async def _attach(self, session_id: str, last_seq: int, *, chunks: bool) -> Replay | None:
+    async def _attach(self, session_id: str, last_seq: int, *, chunks: bool, batch: bool = False) -> Replay | None:
         """Watch the session from last_seq on; where its stored words came from and how many, None if already
         watched from there."""
         previous = self.watches.get(session_id)
@@ -95,23 +96,24 @@ class SessionsOfConnection:
             self._detach(previous)
         live = self.registry.streams.get(session_id)
         if live is not None and live.owner_id == self.user_id:
-            watch = Watch(self.send, session_id, last_seq, self._watch_done, chunks=chunks)
+            watch = Watch(self.send, session_id, last_seq, self._watch_done, chunks=chunks, batch=batch)
             self.watches[session_id] = watch
             terminal = live.terminal
             words = live.words if terminal is None else live.words[: terminal["seq"]]
-            items = chunk_frames(session_id, words[last_seq:], last_seq + 1, live.estimated_words)
             if live.life.accepts_listeners:
-                live.listeners.add(watch)  # no await since reading the words: nothing slips between
-            await watch.replay(items, terminal)  # ended already: the settled terminal, exactly once
-            return metrics.LIVE, len(items)
-        return await self._attach_remote(session_id, last_seq, chunks=chunks)
+                live.listeners.add(watch)
+            # No await between reading the words and replaying them: no live word slips between the two.
+            stored = Words(session_id, last_seq + 1, words[last_seq:], live.estimated_words)
+            watch.replay(stored if stored.words else None, terminal)  # ended: the settled terminal, once
+            return metrics.LIVE, len(stored.words)
+        return await self._attach_remote(session_id, last_seq, chunks=chunks, batch=batch)
 
-    async def _attach_remote(self, session_id: str, last_seq: int, *, chunks: bool) -> Replay:
+    async def _attach_remote(self, session_id: str, last_seq: int, *, chunks: bool, batch: bool) -> Replay:
         store = self.registry.store
         state = await store.read(session_id, last_seq)
         if state is None or state.owner_id != self.user_id:
             await self._raise_missing(session_id)
-        watch = RemoteWatch(store, self.send, session_id, last_seq, self._watch_done, chunks=chunks)
+        watch = RemoteWatch(store, self.send, session_id, last_seq, self._watch_done, chunks=chunks, batch=batch)
         self.watches[session_id] = watch
         if state.running:
             # Join the session's group first, then read the store again: no word falls between the two.

@@ -1,26 +1,34 @@
-"""A connection's view of one session: each seq exactly once, in order, then the terminal frame once."""
+"""A connection's view of one session: each seq exactly once, in order, then the terminal frame once.
+
+Nothing here awaits: a watch is fed in the pacer's pass (or the runner's step) and only appends to its socket's
+outbox, so a replay and the live words that follow it can never interleave, and no word costs a task step.
+A watch whose client asked for it ("batch": true) holds live words for one short window (pacer.HOLD_S) and
+sends them as one stream.chunk; a terminal frame first releases what is held, so it still comes last.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 
 from streaming import protocol
+from streaming.chunks import MAX_WORDS_PER_FRAME, Words, multi_word_frames
+from streaming.pacer import Pacer, get_pacer
 from streaming.protocol import ErrorCode
 from streaming.store import SessionState, StreamStore
 
-Send = Callable[[str], Awaitable[None]]
+Send = Callable[[str], None]
 
 # Beyond the process liveness window, how long a followed session may be missing from the store.
 LOST_GRACE_S = 5
 
 
 class Watch:
-    """Fed by a live stream on this process; frames that arrive while replaying wait, then dedupe by seq."""
+    """Fed by a live stream on this process (or by polls of the store); dedupes by seq."""
 
     def __init__(
         self,
@@ -31,75 +39,91 @@ class Watch:
         *,
         chunks: bool = True,
         started_sent: bool = True,
+        batch: bool = False,
     ) -> None:
         self.session_id = session_id
         self.last_sent = last_seq
         self.done = False
+        self.batch = batch
         self._send_text = send
         self._on_done = on_done
         self._chunks = chunks
         self._started_sent = started_sent
-        self._replaying = False
-        self._pending: list[tuple[int, str]] = []
-        self._pending_terminal: dict[str, Any] | None = None
+        self._held: list[str] = []  # words of the next multi-word frame, the last of them seq last_sent
+        self._held_estimate = 1
+        self._pacer: Pacer | None = None
 
-    async def deliver(self, seq: int, frame: str) -> None:
+    def deliver_started(self, frame: str) -> None:
+        """stream.started, to the connection that asked for the generation (once)."""
+        if self.done or self._started_sent:
+            return
+        self._started_sent = True
+        self._send_text(frame)
+
+    def deliver_words(self, words: Words) -> None:
+        """Live words: those not sent yet go out now, or (batch) join the held frame."""
+        if not self.done:
+            self._take(words, hold=self.batch)
+
+    def deliver_terminal(self, frame: dict[str, Any]) -> None:
+        """The one terminal frame, after every word sent or held before it."""
         if self.done:
             return
-        if self._replaying:
-            self._pending.append((seq, frame))
-            return
-        await self._send(seq, frame)
-
-    async def deliver_terminal(self, frame: dict[str, Any]) -> None:
-        if self.done:
-            return
-        if self._replaying:
-            self._pending_terminal = frame
-            return
+        self.release()
         self.done = True
         self._on_done(self)
-        await self._send_text(protocol.encode(frame))
+        self._send_text(protocol.encode(frame))
 
-    async def replay(self, items: list[tuple[int, str]], terminal: dict[str, Any] | None) -> None:
-        """Send stored frames, then whatever arrived live meanwhile (already-sent seqs dropped)."""
-        self._replaying = True
-        try:
-            for seq, frame in items:
-                await self._send(seq, frame)
-            while self._pending:
-                seq, frame = self._pending.pop(0)
-                await self._send(seq, frame)
-        finally:
-            self._replaying = False
-        terminal = terminal or self._pending_terminal
+    def replay(self, words: Words | None, terminal: dict[str, Any] | None) -> None:
+        """Send stored words at once (multi-word frames for a batch watch, never held), then the terminal."""
+        if words is not None and not self.done:
+            self._take(words, hold=False)
         if terminal is not None:
-            await self.deliver_terminal(terminal)
+            self.deliver_terminal(terminal)
 
-    async def _send(self, seq: int, frame: str) -> None:
-        if seq == 0:
-            if self._started_sent:
-                return
-            self._started_sent = True
-        elif seq <= self.last_sent:
+    def release(self) -> None:
+        """Send the held words as one frame (the hold window ended, or a terminal frame is next)."""
+        if not self._held:
             return
-        else:
-            self.last_sent = seq
-            if not self._chunks:
-                return
-        await self._send_text(frame)
+        held, self._held = self._held, []
+        if self.done:
+            return
+        self._send_text(
+            protocol.stream_chunks(self.session_id, self.last_sent, len(held), "".join(held), self._held_estimate)
+        )
 
     def detach(self) -> None:
-        """The connection went away: deliver nothing more."""
+        """The connection went away (or resumed this session again): deliver nothing more."""
         self.done = True
+        self._held = []
 
-
-def chunk_frames(session_id: str, words: list[str], first_seq: int, estimated_words: int) -> list[tuple[int, str]]:
-    """(seq, stream.chunk frame) for stored words starting at first_seq: what a replay sends."""
-    return [
-        (seq, protocol.stream_chunk(session_id, seq, text, estimated_words))
-        for seq, text in enumerate(words, start=first_seq)
-    ]
+    def _take(self, words: Words, *, hold: bool) -> None:
+        skip = self.last_sent - words.first_seq + 1  # words this connection already has
+        if skip >= len(words.words):
+            return
+        skip = max(skip, 0)
+        self.last_sent = words.last_seq
+        if not self._chunks:
+            return
+        send = self._send_text
+        if not self.batch:
+            frames = words.one_word_frames()
+            for frame in frames[skip:] if skip else frames:
+                send(frame)
+            return
+        if not hold:
+            self.release()
+            for frame in multi_word_frames(self.session_id, words.words[skip:], words.last_seq, words.estimated_words):
+                send(frame)
+            return
+        if not self._held:
+            if self._pacer is None or self._pacer.closed:
+                self._pacer = get_pacer()
+            self._pacer.hold(self.release)
+        self._held += words.words[skip:] if skip else words.words
+        self._held_estimate = words.estimated_words
+        if len(self._held) >= MAX_WORDS_PER_FRAME:
+            self.release()
 
 
 class RemoteWatch(Watch):
@@ -118,15 +142,14 @@ class RemoteWatch(Watch):
                 return None
             state = await self._store.read(self.session_id, self.last_sent)
             if state is None:
-                await self._session_missing()
+                self._session_missing()
                 return None
             self._missing_since = None
-            await self.replay(
-                chunk_frames(state.session_id, state.words, state.first_seq, state.estimated_words), state.terminal
-            )
+            words = Words(state.session_id, state.first_seq, state.words, state.estimated_words)
+            self.replay(words if state.words else None, state.terminal)
             return state
 
-    async def _session_missing(self) -> None:
+    def _session_missing(self) -> None:
         """The store lost a session we follow (a Redis restart): its writer restores it within a tick if alive.
 
         If it stays gone past the liveness window, nobody will: end it rather than wait forever.
@@ -136,6 +159,6 @@ class RemoteWatch(Watch):
             self._missing_since = now
         elif now - self._missing_since > settings.STREAMING["PROCESS_TTL_S"] + LOST_GRACE_S:
             message = "The stream's state was lost with the server that held it; the words so far are kept."
-            await self.deliver_terminal(
+            self.deliver_terminal(
                 protocol.stream_failed(self.session_id, self.last_sent, ErrorCode.WORKER_LOST, message)
             )

@@ -55,6 +55,10 @@ SERVER_COMMANDS: dict[str, list[str]] = {
         *("-m", "uvicorn", "creatornexus.asgi:application", "--host", "127.0.0.1", "--port", "{port}"),
         *("--ws", "websockets", "--ws-per-message-deflate", "false", "--lifespan", "off", "--no-access-log"),
     ],
+    "granian": [
+        *("-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", "{port}"),
+        *("--workers", "1", "creatornexus.asgi:application"),
+    ],
     # Daphne's development server; without the autoreloader it owns the process's signals (docs/deploy.md).
     "runserver": ["manage.py", "runserver", "--noreload", "127.0.0.1:{port}"],
 }

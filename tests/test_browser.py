@@ -245,3 +245,47 @@ def test_expired_access_token_is_refreshed_unnoticed(page: Any, short_token_serv
     assert page.text_content("#script") == saved_script(page, server, creator)["script"]
     assert "signed-out" not in page.evaluate("() => window.__states")
     assert page.is_hidden("#signin-view") and page.is_hidden("#output-alert")
+
+
+# A fake WebSocket that records what the client sends and lets the test push frames into it.
+CLIENT_MULTI_WORD_JS = """async () => {
+  const { StreamClient } = await import('/static/streaming/client.js');
+  const sent = [];
+  class FakeSocket {
+    static OPEN = 1;
+    constructor() { this.readyState = 1; window.__socket = this; }
+    send(text) { sent.push(JSON.parse(text)); }
+    close() {}
+  }
+  globalThis.WebSocket = FakeSocket;
+  const client = new StreamClient({ url: 'ws://x/ws/stream/', getToken: async () => 't', storage: null });
+  const chunks = [];
+  client.addEventListener('chunk', (e) => chunks.push(e.detail));
+  client.connect();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  const push = (frame) => window.__socket.onmessage({ data: JSON.stringify(frame) });
+  push({ type: 'connection.established' });
+  const started = client.generate({ topic: 'coffee', platform: 'tiktok', duration: 30 });
+  const sid = '5f0e0000-0000-4000-8000-000000000001';
+  push({ type: 'stream.started', request_id: sent[0].request_id, session_id: sid, estimated_words: 75 });
+  await started;
+  push({ type: 'stream.chunk', session_id: sid, seq: 3, count: 3, text: 'Hook: Stop guessing\\n\\n', words: 3 });
+  push({ type: 'stream.chunk', session_id: sid, seq: 5, count: 3, text: 'guessing\\n\\nyour coffee. ', words: 5 });
+  push({ type: 'stream.chunk', session_id: sid, seq: 5, count: 1, text: 'coffee. ', words: 5 });
+  client.resume(sid, 5);
+  return { sent, chunks: chunks.map(({ seq, count, text }) => ({ seq, count, text })) };
+}"""
+
+
+def test_client_asks_for_multi_word_chunks_and_never_repeats_a_word(page: Any, server: DaphneServer) -> None:
+    """client.js sends "batch": true in generate and resume; a chunk whose first words it already has (from
+    another connection) is cut to the new ones; a chunk it has whole is dropped."""
+    page.goto(f"{server.http_url}/")
+    result = page.evaluate(CLIENT_MULTI_WORD_JS)
+    generate_frame, resume_frame = result["sent"][0], result["sent"][-1]
+    assert generate_frame["type"] == "generate" and generate_frame["batch"] is True
+    assert resume_frame["type"] == "resume" and resume_frame["batch"] is True and resume_frame["last_seq"] == 5
+    assert result["chunks"] == [
+        {"seq": 3, "count": 3, "text": "Hook: Stop guessing\n\n"},
+        {"seq": 5, "count": 2, "text": "your coffee. "},
+    ]

@@ -29,14 +29,14 @@ from tests.wsclient import SocketClient, open_socket
 pytestmark = pytest.mark.e2e
 
 TERMINAL = protocol.TERMINAL_TYPES
-SERVERS = ["daphne", "uvicorn"]
+SERVERS = ["daphne", "uvicorn", "granian"]
 GRACE_S = 10
 # Words 20 ms apart: a 60 s tiktok script (150 words) runs 3 s, so it is mid-stream when SIGTERM arrives.
 # PROCESS_TTL_S is long, so only the drain (not an expired heartbeat) can take a process out of the list.
 DRAIN_ENV = {"MOCK_STREAM_DELAY_MS": "20", "PROCESS_TTL_S": "30", "SHUTDOWN_GRACE_S": str(GRACE_S)}
 # What each server's process returns after a SIGTERM it handled: Daphne exits 0; uvicorn re-raises the signal
 # once it has shut down, so it dies of it (its documented behaviour, not ours).
-EXIT_CODE = {"daphne": 0, "uvicorn": -signal.SIGTERM, "runserver": 0}
+EXIT_CODE = {"daphne": 0, "uvicorn": -signal.SIGTERM, "granian": 0, "runserver": 0}
 # Beyond the grace: interpreter shutdown and the server's own stop.
 EXIT_MARGIN_S = 5
 

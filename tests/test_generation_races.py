@@ -7,12 +7,14 @@ Each ends with exactly one terminal frame: stored once, delivered once to every 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from streaming import services
+from streaming.chunks import Words
 from streaming.lifecycle import Phase
 from streaming.protocol import ErrorCode, Platform, ScriptRequest
 from streaming.providers.base import ProviderError
@@ -91,11 +93,13 @@ class Recorder:
         self.chunks: list[int] = []
         self.terminals: list[dict[str, Any]] = []
 
-    async def deliver(self, seq: int, frame: str) -> None:
-        if seq:
-            self.chunks.append(seq)
+    def deliver_started(self, frame: str) -> None:
+        pass
 
-    async def deliver_terminal(self, frame: dict[str, Any]) -> None:
+    def deliver_words(self, words: Words) -> None:
+        self.chunks.extend(range(words.first_seq, words.last_seq + 1))
+
+    def deliver_terminal(self, frame: dict[str, Any]) -> None:
         self.terminals.append(frame)
 
 
@@ -103,8 +107,13 @@ class Recorder:
 def rows(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
     """Row writes, counted instead of sent to the database."""
     finished: list[dict[str, Any]] = []
-    monkeypatch.setattr(services, "session_create", lambda **_kw: 1)
-    monkeypatch.setattr(services, "session_finish", lambda **kw: finished.append(kw))
+
+    def record(*, starts: list[services.SessionStart], ends: list[services.SessionEnd]) -> list[int]:
+        finished.extend(dataclasses.asdict(end) for end in ends)
+        return [1] * len(starts)
+
+    monkeypatch.setattr(services, "sessions_record", record)  # the runner's rows, batched
+    monkeypatch.setattr(services, "session_finish", lambda **kw: finished.append(kw))  # a sweep's, one at a time
     yield finished
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
+from streaming.pacer import Paced, Sink, get_pacer
 from streaming.protocol import Platform, ScriptRequest
 from streaming.providers import mock_lines as lines
 from streaming.providers.mock_topic import END_PUNCTUATION, TOPIC_MAX_WORDS, Topic, read_topic, shorten
@@ -310,13 +311,30 @@ def _words(paragraphs: list[Paragraph]) -> list[str]:
 
 
 class MockScriptStream:
-    """Yields the mock script word by word, MOCK_STREAM_DELAY_MS apart."""
+    """The mock script, MOCK_STREAM_DELAY_MS a word: each word falls due at start + seq x delay.
+
+    The runner takes the words through push(): the process's pacer hands every due word of every mock stream
+    over in one pass, with no timer or task step per word. Iterating (`async for`) paces this one stream with
+    its own timer, word by word, as the bare baseline consumer of the bench does.
+    """
 
     def __init__(self, words: list[str], delay_s: float) -> None:
         self._words = words
         self._delay_s = delay_s
         self._closed = False
+        self._paced: Paced | None = None
         self.usage: dict[str, Any] = {}
+
+    async def push(self, sink: Sink) -> None:
+        """Hand the words to `sink` in batches as they fall due; return after the last one."""
+        if self._closed:
+            return
+        self._paced = get_pacer().pace(self._words, self._delay_s, sink)
+        try:
+            await self._paced.done
+        finally:
+            self._paced.close()
+        self._set_usage()
 
     async def _generate(self) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
@@ -329,6 +347,9 @@ class MockScriptStream:
                 due += self._delay_s
                 await asyncio.sleep(max(0.0, due - loop.time()))
             yield word
+        self._set_usage()
+
+    def _set_usage(self) -> None:
         self.usage = {"prompt_tokens": 0, "completion_tokens": len(self._words), "total_tokens": len(self._words)}
 
     def __aiter__(self) -> AsyncIterator[str]:
@@ -336,6 +357,8 @@ class MockScriptStream:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._paced is not None:
+            self._paced.close()
 
 
 class MockProvider:

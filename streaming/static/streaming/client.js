@@ -14,6 +14,7 @@ const CLOSE_BY_CLIENT = 1000;
 const CLOSE_SERVICE_RESTART = 1012; // that server process drains for a deploy: reconnect now (another one), resume
 // Any other close (1001 going away, 1006 dropped, 4408 idle, 4413 too slow, ...) reconnects with backoff, then resumes.
 const TERMINAL = { "stream.completed": "completed", "stream.failed": "failed", "stream.cancelled": "cancelled" };
+const WORD = /\S+\s*/g; // one word and the whitespace after it: how a multi-word chunk's text splits back into words
 
 /** Full jitter: a random wait in [0, min(cap, base * 2^attempt)). */
 export function backoffDelay(attempt, base = BACKOFF_BASE_MS, cap = BACKOFF_CAP_MS) {
@@ -38,10 +39,18 @@ export class StreamClient extends EventTarget {
    *        Resolve null when the user is signed out; throw when the token service is unreachable (retried).
    * @param {Storage|null} [options.storage]     where running streams are remembered (default sessionStorage)
    * @param {string} [options.storageKey]
+   * @param {boolean} [options.batch]           ask for multi-word chunks (several words a frame, held <= 40 ms)
    */
-  constructor({ url, getToken, storage = globalThis.sessionStorage ?? null, storageKey = "creatornexus.streams" }) {
+  constructor({
+    url,
+    getToken,
+    storage = globalThis.sessionStorage ?? null,
+    storageKey = "creatornexus.streams",
+    batch = true,
+  }) {
     super();
     this.url = url;
+    this.batch = batch;
     this.getToken = getToken;
     this.storage = storage;
     this.storageKey = storageKey;
@@ -74,6 +83,7 @@ export class StreamClient extends EventTarget {
   generate({ topic, platform, duration, tone, audience }) {
     const request_id = `r${Date.now().toString(36)}-${++this.requestCounter}`;
     const frame = { type: "generate", request_id, topic, platform, duration };
+    if (this.batch) frame.batch = true;
     if (tone) frame.tone = tone;
     if (audience) frame.audience = audience;
     return new Promise((resolve, reject) => {
@@ -222,7 +232,9 @@ export class StreamClient extends EventTarget {
   }
 
   #sendResume(sessionId, lastSeq) {
-    return this.#send({ type: "resume", session_id: sessionId, last_seq: lastSeq, request_id: `resume:${sessionId}` });
+    const frame = { type: "resume", session_id: sessionId, last_seq: lastSeq, request_id: `resume:${sessionId}` };
+    if (this.batch) frame.batch = true;
+    return this.#send(frame);
   }
 
   // ------------------------------------------------------------------ frames
@@ -269,6 +281,12 @@ export class StreamClient extends EventTarget {
   #onChunk(frame) {
     const lastSeq = this.streams.get(frame.session_id);
     if (lastSeq === undefined || frame.seq <= lastSeq) return; // not ours any more, or a duplicate
+    const count = frame.count ?? 1; // a multi-word chunk holds words seq - count + 1 .. seq
+    const seen = lastSeq - (frame.seq - count); // its first words may have come already (another connection)
+    if (seen > 0) {
+      const text = frame.text.match(WORD).slice(seen).join("");
+      frame = { ...frame, text, count: count - seen };
+    }
     this.streams.set(frame.session_id, frame.seq);
     this.#save();
     this.#emit("chunk", frame);

@@ -244,8 +244,20 @@ def _sessions_finish(ends: list[SessionEnd]) -> None:
         )
         for end in ends
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+    with transaction.atomic():
+        # Which of them this batch ends (not those a worker_lost sweep ended first): their words count for the day.
+        ending = set(
+            StreamSession.objects.select_for_update()
+            .filter(session_id__in=[end.session_id for end in ends], status=StreamSession.Status.RUNNING)
+            .values_list("session_id", flat=True)
+        )
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, params)
+    # After the rows, not with them: watchers on other processes may read the rows as soon as they see the end.
+    day = now.astimezone(UTC).date()
+    for end in ends:
+        if uuid.UUID(end.session_id) in ending:
+            _daily_usage_add(end.session_id, day, end.words)
 
 
 def session_provider_switch(*, session_id: str, provider: str, model: str) -> None:

@@ -402,6 +402,10 @@ def _figures(scenario: str, r: dict[str, Any]) -> str:
             f"{r['completed']:g} done {r['failed']} failed {r['gaps']} gaps; cpu {r['server_cpu_pct']:.1f}%, "
             f"{r['words_per_cpu_s']:.0f} words/cpu-s (loadgen cpu {r['loadgen_cpu_pct']:.1f}%)"
         )
+        if r.get("words_per_cpu_s") and r["delay_ms"]:
+            # Streams one core would carry at 100 % CPU at this cost per word: an upper bound that a busy,
+            # shared machine does not move the way it moves lateness.
+            text += f"; CPU bound ~{r['words_per_cpu_s'] * r['delay_ms'] / 1000:.0f} streams/core"
         if "p99_runs" in r:
             text += f"; p99 of runs {r['p99_runs']}"
         if stalls := r.get("stalls"):

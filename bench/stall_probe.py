@@ -101,10 +101,16 @@ class Probe:
             return
         counts = collections.Counter(type(obj).__qualname__ for obj in gc.get_objects())
         started = time.perf_counter()
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what this collection finds unreachable (cycles) is kept, to be counted
         gc.collect()
         took_ms = (time.perf_counter() - started) * 1000
+        garbage = collections.Counter(type(obj).__qualname__ for obj in gc.garbage)
+        gc.garbage.clear()
+        gc.set_debug(0)
         lines = [f"tracked {sum(counts.values())} frozen {gc.get_freeze_count()} full collection {took_ms:.1f} ms"]
         lines += [f"{count:9d} {name}" for name, count in counts.most_common(40)]
+        lines += [f"in cycles (garbage): {sum(garbage.values())}"]
+        lines += [f"{count:9d} {name}" for name, count in garbage.most_common(30)]
         with open(path + ".census", "w") as out:
             out.write("\n".join(lines) + "\n")
 

@@ -41,8 +41,6 @@ HOUSEKEEPING_INTERVAL_S = 1.0
 # The 1 s pass over every connection (pings, idle timeouts) and remote watch is spread over this many steps,
 # so 2,000 sockets are visited 200 at a time, 100 ms apart, and no step holds the loop for long.
 HOUSEKEEPING_STEPS = 10
-# Middle-generation collections between two full ones (Python's default: 10); see start().
-FULL_GC_AFTER = 100
 # Connection rows are written this often, on the database loop: never in the way of words or heartbeats.
 ROWS_INTERVAL_S = 0.5
 # Every open socket's login and account are checked against the database this often (accounts/revocation.py):
@@ -416,19 +414,18 @@ class ProcessRegistry:
 
 
 def tune_garbage_collection() -> None:
-    """Once per process, when its first registry starts: keep full garbage collections short and rare.
+    """Once per process, when its first registry starts: leave what the process loaded out of every full GC.
 
-    Everything loaded so far (Django, the SDKs, the app) lives as long as the process, so it is frozen out of
-    every later collection: a full collection took up to 575 ms with 1,500 streams before. A full collection
-    still visits everything alive (~50 ms of CPU at 2,000 streams); Python runs one after 10 middle-generation
-    collections once the old generation grew by a quarter, which a turnover of 2,000 streams every 5 s brings
-    about every 2-4 s. One in FULL_GC_AFTER keeps those pauses rare.
+    Everything loaded so far (Django, the SDKs, the app: ~155,000 objects) lives as long as the process, so it
+    is frozen out of every later collection: a full collection took up to 575 ms with 1,500 streams before.
+    Python's thresholds stay as they are. Raising the old generation's (one full collection in 100 middle
+    ones instead of 10) made full collections rare at 2,000 streams, but every closed connection is a cycle
+    (the server's protocol objects, the consumer and its tasks) that only a full collection frees: a soak of
+    10,000 sessions then grew 40 MB instead of a few (bench/RESULTS.md).
     """
     if gc.get_freeze_count():
         return  # done already (tests start a registry per event loop)
     gc.freeze()
-    young, middle, _old = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_GC_AFTER)
 
 
 _registries: PerLoop[ProcessRegistry] = PerLoop(lambda: ProcessRegistry(get_store()))

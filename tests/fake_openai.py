@@ -35,6 +35,9 @@ class Scenario:
     drop_after: int | None = None  # reset the connection after this many content chunks
     stall_after: int | None = None  # stop sending after this many content chunks until released
     malformed_after: int | None = None  # send a non-JSON event after this many content chunks
+    wrong_shape_after: int | None = None  # send JSON that is no chat-completion chunk after this many
+    error_after: int | None = None  # send an {"error": ...} event (as OpenAI does mid-stream) after this many
+    crlf: bool = False  # end SSE lines with CRLF instead of LF
     send_done: bool = True
 
     def content_deltas(self) -> list[str]:
@@ -179,6 +182,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ClientGone
         if scenario.malformed_after == sent:
             self._event(scenario, '{"id": "chatcmpl-fake", "choices": [')
+        if scenario.wrong_shape_after == sent:
+            self._event(scenario, '{"id": "chatcmpl-fake", "choices": ["not a choice"]}')
+        if scenario.error_after == sent:
+            self._event(scenario, {"error": {"message": "The server had an error", "type": "server_error"}})
         if scenario.stall_after == sent:
             fake.stalled.set()
             while not fake.release.wait(_POLL_S):
@@ -195,7 +202,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _event(self, scenario: Scenario, data: dict[str, Any] | str) -> None:
         text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-        raw = f"data: {text}\n\n".encode()
+        raw = (f"data: {text}\r\n\r\n" if scenario.crlf else f"data: {text}\n\n").encode()
         step = scenario.byte_split or len(raw)
         for start in range(0, len(raw), step):
             piece = raw[start : start + step]

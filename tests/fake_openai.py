@@ -38,6 +38,7 @@ class Scenario:
     wrong_shape_after: int | None = None  # send JSON that is no chat-completion chunk after this many
     error_after: int | None = None  # send an {"error": ...} event (as OpenAI does mid-stream) after this many
     crlf: bool = False  # end SSE lines with CRLF instead of LF
+    one_write: bool = False  # the whole body in one socket write (so in one read); no delay, stall or drop
     send_done: bool = True
 
     def content_deltas(self) -> list[str]:
@@ -160,6 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _stream(self, fake: FakeOpenAI, scenario: Scenario, model: str) -> None:
+        self._held = bytearray() if scenario.one_write else None
         deltas = scenario.content_deltas()
         for index, delta in enumerate(deltas):
             self._checkpoint(fake, scenario, index)
@@ -172,6 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         if scenario.send_done:
             self._event(scenario, "[DONE]")
         self._write(b"0\r\n\r\n")
+        if self._held is not None:
+            held, self._held = bytes(self._held), None
+            self._write(held)
 
     def _checkpoint(self, fake: FakeOpenAI, scenario: Scenario, sent: int) -> None:
         """Misbehave here if the scenario says so after `sent` content chunks; notice a client that left."""
@@ -208,7 +213,12 @@ class _Handler(BaseHTTPRequestHandler):
             piece = raw[start : start + step]
             self._write(b"%x\r\n%s\r\n" % (len(piece), piece))
 
+    _held: bytearray | None = None
+
     def _write(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held += data
+            return
         self.wfile.write(data)
         self.wfile.flush()
 

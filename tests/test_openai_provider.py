@@ -24,6 +24,7 @@ pytestmark = pytest.mark.timeout(20)
 
 REQUEST = ScriptRequest(topic="cold brew coffee", platform=Platform.TIKTOK, duration=30)
 TEXT = "Stop scrolling: cold brew is easy. Steep it overnight, then enjoy!"
+THREE = ["one ", "two ", "three"]
 
 
 async def drain(stream: OpenAIScriptStream) -> tuple[str, ProviderError | None]:
@@ -142,6 +143,32 @@ async def test_failure_maps_to_code(
     """Each upstream failure ends with a ProviderError carrying its wire code."""
     _, error = await fail(fake_openai, *scenarios)
     assert error.code is code
+
+
+@pytest.mark.parametrize(
+    ("scenario", "text", "code"),
+    [
+        (
+            Scenario(deltas=["one ", "two ", "x"], malformed_after=2, one_write=True),
+            "one two ",
+            ErrorCode.AI_UNAVAILABLE,
+        ),
+        (Scenario(deltas=["one ", "two ", "x"], error_after=2, one_write=True), "one two ", ErrorCode.AI_UNAVAILABLE),
+        # The filtered chunk's own text is never yielded.
+        (
+            Scenario(deltas=["one ", "two "], finish_reason="content_filter", one_write=True),
+            "one ",
+            ErrorCode.AI_REFUSED,
+        ),
+    ],
+    ids=["malformed", "error-event", "content-filter"],
+)
+async def test_failure_in_the_same_read_comes_after_the_text_before_it(
+    openai_settings: Settings, fake_openai: FakeOpenAI, scenario: Scenario, text: str, code: ErrorCode
+) -> None:
+    """Text and a failure that arrive in one read: the text is yielded first, then the failure ends the stream."""
+    got, error = await fail(fake_openai, scenario)
+    assert (got, error.code) == (text, code)
 
 
 async def test_connection_refused_is_unavailable(openai_settings: Settings) -> None:

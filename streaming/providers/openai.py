@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import platform
+import urllib.request
 import weakref
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -18,12 +20,13 @@ import httpx2
 import openai
 import orjson
 from django.conf import settings
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAsyncHttpx2Client
 from openai.types.chat import ChatCompletionMessageParam
 
 from streaming.prompts import build_messages
 from streaming.protocol import ErrorCode, ScriptRequest
 from streaming.providers.base import ProviderError
+from streaming.providers.http1 import Http1Transport
 from streaming.providers.idle import IdleTimeout, IdleTimer
 from streaming.providers.sse import SSEDecoder, SSEError
 
@@ -42,22 +45,47 @@ class MalformedChunk(ValueError):
 
 # One client (and so one connection pool) per event loop and configuration: a pool cannot cross loops, and
 # tests change the settings. In production that is one client per process.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str, float], AsyncOpenAI]] = (
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str, float, str], AsyncOpenAI]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def openai_client() -> AsyncOpenAI:
     """The AsyncOpenAI client for the current settings, created once and reused."""
-    key = (settings.OPENAI_API_KEY, _base_url(), float(settings.STREAMING["OPENAI_TIMEOUT_S"]))
+    key = (
+        settings.OPENAI_API_KEY,
+        _base_url(),
+        float(settings.STREAMING["OPENAI_TIMEOUT_S"]),
+        str(settings.STREAMING["OPENAI_HTTP_TRANSPORT"]),
+    )
     clients = _clients.setdefault(asyncio.get_running_loop(), {})
     client = clients.get(key)
     if client is None:
+        # The SDK's first request of a client asks platform.platform() in a worker thread; uncached that takes
+        # ~6 ms, and a burst of first requests (a process starting under load) computed it once each, holding
+        # stream starts back by over a second. The stdlib caches it: ask once, here, for the whole process.
+        platform.platform()
         # max_retries=0: OpenAIProvider.open() retries itself, because the SDK would also wait out a long
         # Retry-After (up to two minutes) and the creator must hear about a rate limit at once.
-        client = AsyncOpenAI(api_key=key[0], base_url=key[1], timeout=key[2], max_retries=0)
+        client = AsyncOpenAI(
+            api_key=key[0], base_url=key[1], timeout=key[2], max_retries=0, http_client=_http_client(key[3])
+        )
         clients[key] = client
     return client
+
+
+def _http_client(transport: str) -> httpx2.AsyncClient:
+    """The SDK's httpx2 client with the SDK's defaults, over the lean transport unless told or proxied otherwise."""
+    if transport == "asyncio" and not _proxied():
+        return DefaultAsyncHttpx2Client(transport=Http1Transport())
+    # No cap on connections (the SDK's is 1,000): a stream holds one for its whole length, and the product
+    # bounds its streams itself.
+    return DefaultAsyncHttpx2Client(limits=httpx2.Limits(max_connections=None, max_keepalive_connections=100))
+
+
+def _proxied() -> bool:
+    """An HTTP(S)_PROXY or ALL_PROXY in the environment: httpx2 honours it, the lean transport does not."""
+    return bool({"http", "https", "all"} & set(urllib.request.getproxies()))
 
 
 def _base_url() -> str:
@@ -138,6 +166,7 @@ class OpenAIScriptStream:
         self._done = False  # the body ended, or [DONE] came
         self._closed = False  # aclose() was called: nothing more is read
         self._reading = False
+        self._deferred: Exception | None = None  # a failure that came in the same read as text before it
         self.usage: dict[str, Any] = {}
 
     def __aiter__(self) -> OpenAIScriptStream:
@@ -147,6 +176,7 @@ class OpenAIScriptStream:
         if self._closed:
             raise StopAsyncIteration
         try:
+            self._raise_deferred()
             while not self._done:
                 text = self._read(await self._receive())
                 if text:
@@ -167,6 +197,11 @@ class OpenAIScriptStream:
         if self._finish_reason is None:
             raise ProviderError(ErrorCode.AI_UNAVAILABLE, "The AI provider ended the script early (no finish reason).")
         raise StopAsyncIteration
+
+    def _raise_deferred(self) -> None:
+        if self._deferred is not None:
+            deferred, self._deferred = self._deferred, None
+            raise deferred
 
     async def _receive(self) -> list[bytes]:
         """The data of the events in the next bytes of the body; none once it ended."""
@@ -194,20 +229,32 @@ class OpenAIScriptStream:
         return self._events.feed(data)
 
     def _read(self, events: list[bytes]) -> str:
-        """The text of these events; notes the finish reason and usage, raises on content_filter or an error."""
-        texts = []
+        """The text of these events; a failure after some text is raised at the next read, after that text."""
+        texts: list[str] = []
         for data in events:
-            if data.startswith(b"[DONE]"):
-                self._done = True
-                break
-            chunk = orjson.loads(data)
             try:
-                text = self._chunk_text(chunk)
-            except (AttributeError, KeyError, IndexError, TypeError) as exc:
-                raise MalformedChunk(f"unexpected chunk shape: {type(exc).__name__}") from exc
+                text = self._event_text(data)
+            except Exception as exc:
+                if not texts:
+                    raise
+                self._deferred = exc
+                break
             if text:
                 texts.append(text)
+            if self._done:
+                break
         return "".join(texts)
+
+    def _event_text(self, data: bytes) -> str:
+        """One event's text; notes [DONE], the finish reason and usage; raises on content_filter or an error."""
+        if data.startswith(b"[DONE]"):
+            self._done = True
+            return ""
+        chunk = orjson.loads(data)
+        try:
+            return self._chunk_text(chunk)
+        except (AttributeError, KeyError, IndexError, TypeError) as exc:
+            raise MalformedChunk(f"unexpected chunk shape: {type(exc).__name__}") from exc
 
     def _chunk_text(self, chunk: dict[str, Any]) -> str:
         if chunk.get("error"):

@@ -1,0 +1,172 @@
+"""An HTTP/1.1 response read from bytes, without I/O: the head, then the body un-chunked as it arrives.
+
+The lean transport (http1.py) feeds it whatever a socket read gave; a streamed chat completion is a long
+chunked body of small chunks, so the common path (a whole chunk in the buffer) is a find, a slice and a
+delete. It knows the framings a server may use (RFC 9112 section 6): no body (HEAD, 1xx, 204, 304),
+Content-Length, chunked (extensions and trailers skipped), or until the connection closes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CRLF = b"\r\n"
+MAX_HEAD_BYTES = 64 * 1024  # httpcore's limit too; a response head is a few hundred bytes
+MAX_LINE_BYTES = 4096  # a chunk-size or trailer line
+
+
+class ProtocolError(Exception):
+    """The server's bytes are not an HTTP/1.1 response this parser accepts."""
+
+
+@dataclass
+class Head:
+    """Status line and headers of a response."""
+
+    status: int
+    reason: bytes
+    headers: list[tuple[bytes, bytes]]
+    keep_alive: bool
+
+
+@dataclass
+class ResponseParser:
+    """Feed it bytes; read `head`, take `body` pieces, and stop at `complete`."""
+
+    method: bytes = b"POST"
+    head: Head | None = None
+    body: list[bytes] = field(default_factory=list)
+    complete: bool = False
+    _buffer: bytearray = field(default_factory=bytearray)
+    _framing: str = ""  # "length", "chunked" or "close" once the head is read
+    _remaining: int = 0  # bytes left of the body (length) or of the current chunk (chunked)
+    _chunk_state: str = "size"  # chunked: "size", "data", "data-end" or "trailer"
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        """Parse what these bytes complete; raises ProtocolError on a malformed response."""
+        self._buffer += data
+        if self.head is None:
+            self._read_head()
+        if self.head is not None and not self.complete:
+            self._read_body()
+        if self.complete and self._buffer:
+            raise ProtocolError("bytes after the end of the response")
+
+    def eof(self) -> None:
+        """The connection ended: complete if the body runs until close, else the response was cut."""
+        if self.complete:
+            return
+        if self.head is not None and self._framing == "close":
+            self.complete = True
+            return
+        raise ProtocolError("peer closed connection without sending complete message body")
+
+    def _read_head(self) -> None:
+        while self.head is None:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buffer) > MAX_HEAD_BYTES:
+                    raise ProtocolError("response head too large")
+                return
+            raw = bytes(self._buffer[:end])
+            del self._buffer[: end + 4]
+            head = _parse_head(raw)
+            if 100 <= head.status < 200:
+                if head.status == 101:
+                    raise ProtocolError("unexpected protocol switch")
+                continue  # an interim response (100 Continue, 103 Early Hints): the real one follows
+            self.head = head
+            self._framing, self._remaining = _framing(head, self.method)
+            self.complete = self._framing == "length" and self._remaining == 0
+
+    def _read_body(self) -> None:
+        if self._framing == "chunked":
+            self._read_chunks()
+        elif self._framing == "length":
+            take = min(self._remaining, len(self._buffer))
+            if take:
+                self.body.append(bytes(self._buffer[:take]))
+                del self._buffer[:take]
+                self._remaining -= take
+            self.complete = self._remaining == 0
+        elif self._buffer:
+            self.body.append(bytes(self._buffer))
+            self._buffer.clear()
+
+    def _read_chunks(self) -> None:
+        buffer = self._buffer
+        while buffer:
+            if self._chunk_state == "data":
+                take = min(self._remaining, len(buffer))
+                self.body.append(bytes(buffer[:take]))
+                del buffer[:take]
+                self._remaining -= take
+                if self._remaining:
+                    return
+                self._chunk_state = "data-end"
+                continue
+            end = buffer.find(CRLF)
+            if end < 0:
+                if len(buffer) > MAX_LINE_BYTES:
+                    raise ProtocolError("chunk line too long")
+                return
+            line = bytes(buffer[:end])
+            del buffer[: end + 2]
+            if self._chunk_state == "data-end":
+                if line:
+                    raise ProtocolError("chunk data longer than its size")
+                self._chunk_state = "size"
+            elif self._chunk_state == "size":
+                self._remaining = _chunk_size(line)
+                self._chunk_state = "data" if self._remaining else "trailer"
+            elif not line:  # the blank line after the trailers ends the body
+                self.complete = True
+                return
+
+
+def _parse_head(raw: bytes) -> Head:
+    status_line, *lines = raw.split(CRLF)
+    version, _, rest = status_line.partition(b" ")
+    code, _, reason = rest.partition(b" ")
+    if version not in (b"HTTP/1.1", b"HTTP/1.0") or len(code) != 3 or not code.isdigit():
+        raise ProtocolError("malformed status line")
+    headers = []
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
+            raise ProtocolError("malformed header line")
+        headers.append((name, value.strip(b" \t")))
+    tokens = {t.strip().lower() for n, v in headers if n.lower() == b"connection" for t in v.split(b",")}
+    keep_alive = b"close" not in tokens and (version == b"HTTP/1.1" or b"keep-alive" in tokens)
+    return Head(int(code), reason, headers, keep_alive)
+
+
+def _framing(head: Head, method: bytes) -> tuple[str, int]:
+    if method == b"HEAD" or head.status in (204, 304):
+        return "length", 0
+    values: dict[bytes, bytes] = {}
+    for name, value in head.headers:
+        lowered = name.lower()
+        if lowered in (b"transfer-encoding", b"content-length"):
+            if lowered in values and values[lowered] != value:
+                raise ProtocolError(f"conflicting {lowered.decode()} headers")
+            values[lowered] = value
+    if b"transfer-encoding" in values:
+        codings = values[b"transfer-encoding"].lower().split(b",")
+        return ("chunked", 0) if codings[-1].strip() == b"chunked" else ("close", 0)
+    if b"content-length" in values:
+        length = values[b"content-length"]
+        if not length.isdigit():
+            raise ProtocolError("malformed content-length")
+        return "length", int(length)
+    return "close", 0
+
+
+HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _chunk_size(line: bytes) -> int:
+    size = line.split(b";", 1)[0].strip(b" \t")
+    if not size or len(size) > 16 or not HEX_DIGITS.issuperset(size):
+        raise ProtocolError("malformed chunk size")
+    return int(size, 16)

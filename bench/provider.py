@@ -10,8 +10,12 @@ D ms) and with the OpenAI provider against `bench.upstream`, an OpenAI-compatibl
 per chunk every D ms per request on the other core (with the load generator). Words per server CPU-second and
 streams per core (words per CPU-second / words a second of one stream: what one core carries when CPU is all
 that bounds it) are printed for both, and the OpenAI path's CPU per word as a ratio to the mock's.
-bench/README.md explains the other figures; lateness is against the stream's schedule (start + seq x D), so
-through the provider it includes the one chunk a word waits for its end (the next word's first character).
+bench/README.md explains the other figures. Lateness is against the stream's schedule (stream.started + seq x
+D); through the provider it includes the one chunk a word waits for its end (the next word's first character).
+The upstream starts writing when the request comes, before the product has announced the stream, so under a
+burst of starts the first words wait in the socket and lateness against stream.started reads low or negative:
+"p99 from the first word" (arrival - first word's arrival - (seq - 1) x D) shows the delays of a running
+stream, "start p99" the time from `generate` to stream.started.
 """
 
 from __future__ import annotations
@@ -189,7 +193,8 @@ def figures(provider: str, r: dict[str, Any], per_stream_wps: float) -> str:
     return (
         f"{provider:6} C={r['clients']} W={r['words_per_stream']} D={r['delay_ms']:g}: "
         f"{r['words_per_s']:.0f} words/s; late p50 {r['late_p50_ms']} p99 {r['late_p99_ms']} max "
-        f"{r['late_max_ms']} ms; {r['completed']} done {r['failed']} failed {r['gaps']} gaps; "
+        f"{r['late_max_ms']} ms (p99 from the first word {r.get('late_from_first_p99_ms')} ms, start p99 "
+        f"{r['start_p99_ms']} ms); {r['completed']} done {r['failed']} failed {r['gaps']} gaps; "
         f"server cpu {r['server_cpu_pct']}%, {per_cpu:.0f} words/cpu-s = {per_cpu / per_stream_wps:.0f} "
         f"streams/core; loadgen cpu {r['loadgen_cpu_pct']}%"
         + (f", upstream cpu {r['upstream_cpu_pct']}%" if "upstream_cpu_pct" in r else "")

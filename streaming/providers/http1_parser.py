@@ -37,18 +37,20 @@ class ResponseParser:
     head: Head | None = None
     body: list[bytes] = field(default_factory=list)
     complete: bool = False
-    _buffer: bytearray = field(default_factory=bytearray)
+    _buffer: bytes = b""  # bytes not parsed yet (usually none: a read ends where a chunk does)
     _framing: str = ""  # "length", "chunked" or "close" once the head is read
     _remaining: int = 0  # bytes left of the body (length) or of the current chunk (chunked)
     _chunk_state: str = "size"  # chunked: "size", "data", "data-end" or "trailer"
 
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         """Parse what these bytes complete; raises ProtocolError on a malformed response."""
-        self._buffer += data
+        buffer = self._buffer + bytes(data) if self._buffer else bytes(data)
+        pos = 0
         if self.head is None:
-            self._read_head()
-        if self.head is not None and not self.complete:
-            self._read_body()
+            pos = self._read_head(buffer)
+        if self.head is not None and not self.complete and pos < len(buffer):
+            pos = self._read_body(buffer, pos)
+        self._buffer = buffer[pos:] if pos < len(buffer) else b""
         if self.complete and self._buffer:
             raise ProtocolError("bytes after the end of the response")
 
@@ -61,16 +63,16 @@ class ResponseParser:
             return
         raise ProtocolError("peer closed connection without sending complete message body")
 
-    def _read_head(self) -> None:
+    def _read_head(self, buffer: bytes) -> int:
+        pos = 0
         while self.head is None:
-            end = self._buffer.find(b"\r\n\r\n")
+            end = buffer.find(b"\r\n\r\n", pos)
             if end < 0:
-                if len(self._buffer) > MAX_HEAD_BYTES:
+                if len(buffer) - pos > MAX_HEAD_BYTES:
                     raise ProtocolError("response head too large")
-                return
-            raw = bytes(self._buffer[:end])
-            del self._buffer[: end + 4]
-            head = _parse_head(raw)
+                return pos
+            head = _parse_head(buffer[pos:end])
+            pos = end + 4
             if 100 <= head.status < 200:
                 if head.status == 101:
                     raise ProtocolError("unexpected protocol switch")
@@ -78,50 +80,59 @@ class ResponseParser:
             self.head = head
             self._framing, self._remaining = _framing(head, self.method)
             self.complete = self._framing == "length" and self._remaining == 0
+        return pos
 
-    def _read_body(self) -> None:
+    def _read_body(self, buffer: bytes, pos: int) -> int:
         if self._framing == "chunked":
-            self._read_chunks()
-        elif self._framing == "length":
-            take = min(self._remaining, len(self._buffer))
-            if take:
-                self.body.append(bytes(self._buffer[:take]))
-                del self._buffer[:take]
-                self._remaining -= take
+            return self._read_chunks(buffer, pos)
+        if self._framing == "length":
+            take = min(self._remaining, len(buffer) - pos)
+            self.body.append(buffer[pos : pos + take])
+            self._remaining -= take
             self.complete = self._remaining == 0
-        elif self._buffer:
-            self.body.append(bytes(self._buffer))
-            self._buffer.clear()
+            return pos + take
+        self.body.append(buffer[pos:])
+        return len(buffer)
 
-    def _read_chunks(self) -> None:
-        buffer = self._buffer
-        while buffer:
-            if self._chunk_state == "data":
-                take = min(self._remaining, len(buffer))
-                self.body.append(bytes(buffer[:take]))
-                del buffer[:take]
-                self._remaining -= take
-                if self._remaining:
-                    return
-                self._chunk_state = "data-end"
-                continue
-            end = buffer.find(CRLF)
-            if end < 0:
-                if len(buffer) > MAX_LINE_BYTES:
-                    raise ProtocolError("chunk line too long")
-                return
-            line = bytes(buffer[:end])
-            del buffer[: end + 2]
-            if self._chunk_state == "data-end":
-                if line:
-                    raise ProtocolError("chunk data longer than its size")
-                self._chunk_state = "size"
-            elif self._chunk_state == "size":
-                self._remaining = _chunk_size(line)
-                self._chunk_state = "data" if self._remaining else "trailer"
-            elif not line:  # the blank line after the trailers ends the body
-                self.complete = True
-                return
+    def _read_chunks(self, buffer: bytes, pos: int) -> int:
+        """Chunks from `pos` on; returns where the unparsed bytes begin."""
+        size, state = len(buffer), self._chunk_state
+        try:
+            while pos < size:
+                if state == "data":
+                    take = min(self._remaining, size - pos)
+                    self.body.append(buffer[pos : pos + take])
+                    pos += take
+                    self._remaining -= take
+                    if self._remaining:
+                        return pos
+                    state = "data-end"
+                    continue
+                end = buffer.find(CRLF, pos)
+                if end < 0:
+                    if size - pos > MAX_LINE_BYTES:
+                        raise ProtocolError("chunk line too long")
+                    return pos
+                line, pos = buffer[pos:end], end + 2
+                if state == "data-end":
+                    if line:
+                        raise ProtocolError("chunk data longer than its size")
+                    state = "size"
+                elif state == "size":
+                    length = _chunk_size(line)
+                    data_end = pos + length
+                    if length and buffer[data_end : data_end + 2] == CRLF:  # the whole chunk is here: the usual case
+                        self.body.append(buffer[pos:data_end])
+                        pos = data_end + 2
+                        continue
+                    self._remaining = length
+                    state = "data" if length else "trailer"
+                elif not line:  # the blank line after the trailers ends the body
+                    self.complete = True
+                    return pos
+            return pos
+        finally:
+            self._chunk_state = state
 
 
 def _parse_head(raw: bytes) -> Head:
@@ -166,7 +177,7 @@ HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
 def _chunk_size(line: bytes) -> int:
-    size = line.split(b";", 1)[0].strip(b" \t")
+    size = line.split(b";", 1)[0].strip(b" \t") if b";" in line or b" " in line or b"\t" in line else line
     if not size or len(size) > 16 or not HEX_DIGITS.issuperset(size):
         raise ProtocolError("malformed chunk size")
     return int(size, 16)

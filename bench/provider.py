@@ -36,7 +36,9 @@ from typing import Any
 from bench.run import PASSWORD, PYTHON, ROOT, Server, base_env, machine, mode_env, pinning, redis_flush, run_loadgen
 
 UPSTREAM_START_S = 15
-PROVIDERS = ("mock", "openai")
+# openai-httpx: the OpenAI provider over the SDK's own HTTP transport (OPENAI_HTTP_TRANSPORT=httpx, as behind
+# a proxy) instead of the lean one.
+PROVIDERS = ("mock", "openai", "openai-httpx")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-W", "--words", type=int, help="words per script (default 200)")
     parser.add_argument("-D", "--delay-ms", type=int, help="ms per word, mock and upstream alike (default 25)")
     parser.add_argument("--ramp", default="", help="e.g. 200,400,800: every step for both providers")
-    parser.add_argument("--providers", default=",".join(PROVIDERS), help="comma list of mock, openai")
+    parser.add_argument("--providers", default="mock,openai", help="comma list of " + ", ".join(PROVIDERS))
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     parser.add_argument("--store", choices=["redis", "embedded"], default="redis")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
@@ -123,6 +125,7 @@ def provider_env(provider: str, env: dict[str, str], upstream: Upstream | None) 
         "OPENAI_BASE_URL": upstream.base_url,
         "OPENAI_MODEL": "gpt-4o-mini",
         "OPENAI_MAX_RETRIES": "0",
+        "OPENAI_HTTP_TRANSPORT": "httpx" if provider == "openai-httpx" else "asyncio",
     }
 
 
@@ -188,10 +191,10 @@ def summarize(path: Path, top: int = 12) -> list[str]:
 
 def figures(provider: str, r: dict[str, Any], per_stream_wps: float) -> str:
     if "crashed" in r:
-        return f"{provider:6} load generator failed: {r['crashed']}"
+        return f"{provider:12} load generator failed: {r['crashed']}"
     per_cpu = r["words_per_cpu_s"] or 0
     return (
-        f"{provider:6} C={r['clients']} W={r['words_per_stream']} D={r['delay_ms']:g}: "
+        f"{provider:12} C={r['clients']} W={r['words_per_stream']} D={r['delay_ms']:g}: "
         f"{r['words_per_s']:.0f} words/s; late p50 {r['late_p50_ms']} p99 {r['late_p99_ms']} max "
         f"{r['late_max_ms']} ms (p99 from the first word {r.get('late_from_first_p99_ms')} ms, start p99 "
         f"{r['start_p99_ms']} ms); {r['completed']} done {r['failed']} failed {r['gaps']} gaps; "
@@ -220,7 +223,7 @@ def run_step(
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=60)
         server.stop()
-    if upstream is not None and provider == "openai" and "crashed" not in result:
+    if upstream is not None and provider.startswith("openai") and "crashed" not in result:
         # Over the whole step (logins and settling included): an upper bound of the upstream's share of core 1.
         result["upstream_cpu_pct"] = round(100 * (upstream.cpu_s() - up0) / (time.monotonic() - t0), 1)
     return result
@@ -248,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.profile:
             args.profile.mkdir(parents=True, exist_ok=True)
-        upstream = Upstream(args, work) if "openai" in providers else None
+        upstream = Upstream(args, work) if any(p.startswith("openai") for p in providers) else None
         print(f"bench.provider: {machine()}; work dir {work}", flush=True)
         for clients in steps:
             results = {}
@@ -257,10 +260,12 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(figures(provider, r, per_stream_wps))
                 print("  " + lines[-1], flush=True)
                 bad += 1 if "crashed" in r else int(r["failed"]) + int(r["gaps"])
-            mock, openai = results.get("mock"), results.get("openai")
-            if mock and openai and "crashed" not in mock and "crashed" not in openai and openai["words_per_cpu_s"]:
-                ratio = mock["words_per_cpu_s"] / openai["words_per_cpu_s"]
-                lines.append(f"C={clients}: openai CPU per word = {ratio:.2f}x the mock's")
+            mock = results.get("mock")
+            for name, r in results.items():
+                if name == "mock" or not mock or "crashed" in mock or "crashed" in r or not r["words_per_cpu_s"]:
+                    continue
+                ratio = mock["words_per_cpu_s"] / r["words_per_cpu_s"]
+                lines.append(f"C={clients}: {name} CPU per word = {ratio:.2f}x the mock's")
                 print("  " + lines[-1], flush=True)
     finally:
         if upstream is not None:

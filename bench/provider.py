@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-W", "--words", type=int, help="words per script (default 200)")
     parser.add_argument("-D", "--delay-ms", type=int, help="ms per word, mock and upstream alike (default 25)")
     parser.add_argument("--ramp", default="", help="e.g. 200,400,800: every step for both providers")
+    parser.add_argument(
+        "--spread-ms", type=int, help="generates are sent over this long (default 1000, as bench.run; 100 quick)"
+    )
     parser.add_argument("--providers", default="mock,openai", help="comma list of " + ", ".join(PROVIDERS))
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
     parser.add_argument("--store", choices=["redis", "embedded"], default="redis")
@@ -130,7 +133,7 @@ def provider_env(provider: str, env: dict[str, str], upstream: Upstream | None) 
 
 
 def stream_options(args: argparse.Namespace, clients: int) -> list[str]:
-    spread = "100" if args.quick else "1000"
+    spread = str(args.spread_ms) if args.spread_ms is not None else "100" if args.quick else "1000"
     return [
         *("--delay-ms", str(args.delay_ms), "--settle", "0.3" if args.quick else "1.5"),
         *("--clients", str(clients), "--words", str(args.words), "--spread-ms", spread),

@@ -91,6 +91,8 @@ def test_a_cut_response_is_an_error(raw: bytes) -> None:
         b"HTTP/1.1 200 OK\r\ncontent-length: -1\r\n\r\n",
         SSE_HEAD + b"zz\r\n",
         SSE_HEAD + b"-5\r\n",
+        SSE_HEAD + b"0x5\r\n",
+        SSE_HEAD + b"5_0\r\n",
         SSE_HEAD + b"2\r\nhello\r\n",  # more data than the size said
         b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok and more",
         b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
@@ -104,6 +106,8 @@ def test_a_cut_response_is_an_error(raw: bytes) -> None:
         "negative-length",
         "bad-chunk-size",
         "negative-chunk-size",
+        "0x-chunk-size",
+        "underscore-chunk-size",
         "chunk-overrun",
         "bytes-after-the-end",
         "protocol-switch",

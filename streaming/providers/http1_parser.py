@@ -173,11 +173,12 @@ def _framing(head: Head, method: bytes) -> tuple[str, int]:
     return "close", 0
 
 
-HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
-
-
 def _chunk_size(line: bytes) -> int:
     size = line.split(b";", 1)[0].strip(b" \t") if b";" in line or b" " in line or b"\t" in line else line
-    if not size or len(size) > 16 or not HEX_DIGITS.issuperset(size):
+    # int(x, 16) also takes a sign, "0x", "_" and spaces; only plain hex digits are a chunk size.
+    if not size or len(size) > 16 or not size.isalnum() or b"x" in size or b"X" in size:
         raise ProtocolError("malformed chunk size")
-    return int(size, 16)
+    try:
+        return int(size, 16)
+    except ValueError:
+        raise ProtocolError("malformed chunk size") from None

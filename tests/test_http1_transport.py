@@ -160,3 +160,24 @@ async def test_tls_refuses_an_unknown_certificate(settings: Settings, certificat
     finally:
         pacer.cancel()
         server.close()
+
+
+async def test_a_server_that_hangs_up_at_once_fails_fast(settings: Settings) -> None:
+    """A server that accepts and closes without a word: ai_unavailable at once, not after OPENAI_TIMEOUT_S."""
+
+    def hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    use(settings, f"http://127.0.0.1:{port}/v1")
+    settings.STREAMING["OPENAI_TIMEOUT_S"] = 10.0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await OpenAIProvider().open(REQUEST)
+    finally:
+        server.close()
+    assert caught.value.code is ErrorCode.AI_UNAVAILABLE
+    assert loop.time() - started < 5

@@ -93,6 +93,8 @@ class Connection(asyncio.BufferedProtocol):
     async def send(self, head: bytes, body: bytes, method: bytes, timeouts: dict[str, Any]) -> None:
         """Write a request; its response is parsed from here on."""
         assert self.transport is not None
+        if self.closed:  # the server hung up between connecting (or the last response) and now
+            raise httpx2.RemoteProtocolError("Server disconnected without sending a response.")
         self.parser = ResponseParser(method)
         self._read_timeout = timeouts.get("read")
         self.transport.write(head + body)

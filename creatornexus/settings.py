@@ -305,8 +305,8 @@ STREAMING: dict[str, Any] = {
     "OPENAI_MAX_RETRIES": env_int("OPENAI_MAX_RETRIES", 1),
     "OPENAI_STREAM_IDLE_TIMEOUT_S": env_float("OPENAI_STREAM_IDLE_TIMEOUT_S", 20),
     "OPENAI_MAX_RETRY_AFTER_S": env_float("OPENAI_MAX_RETRY_AFTER_S", 3),
-    # How the OpenAI provider speaks HTTP: "asyncio" (streaming/providers/http1.py, about 5x less CPU per
-    # streamed chunk) or "httpx" (the SDK's own transport; used anyway when HTTP(S)_PROXY is set). docs/ai.md.
+    # How the OpenAI provider speaks HTTP: "asyncio" (streaming/providers/http1.py; the provider then needs
+    # ~2x less CPU per streamed word) or "httpx" (the SDK's own; used anyway when HTTP(S)_PROXY is set). docs/ai.md.
     "OPENAI_HTTP_TRANSPORT": env_str("OPENAI_HTTP_TRANSPORT", "asyncio"),
     "AI_FALLBACK": env_str("AI_FALLBACK"),
 }

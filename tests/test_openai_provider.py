@@ -19,6 +19,7 @@ from streaming.providers.openai import OpenAIProvider, OpenAIScriptStream, opena
 from streaming.words import WordSplitter
 from tests.fake_openai import FakeOpenAI, Scenario, unused_port
 from tests.fixtures_openai import FAKE_API_KEY
+from tests.test_fail_closed import documented_production_env, manage
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -354,3 +355,12 @@ def test_provider_selection(
     assert type(get_provider()) is provider
     chosen = get_fallback_provider()
     assert (type(chosen) if chosen else None) is fallback_provider
+
+
+@pytest.mark.parametrize(("value", "starts"), [("asyncio", True), ("httpx", True), ("aiohttp", False)])
+def test_http_transport_setting_is_checked_at_start(value: str, starts: bool) -> None:
+    """OPENAI_HTTP_TRANSPORT is asyncio or httpx; anything else stops the start with a message naming it."""
+    result = manage(["check"], {**documented_production_env(), "OPENAI_HTTP_TRANSPORT": value})
+    assert (result.returncode == 0) is starts, result.stderr[-2000:]
+    if not starts:
+        assert "ImproperlyConfigured: OPENAI_HTTP_TRANSPORT must be 'asyncio' or 'httpx'" in result.stderr

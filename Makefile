@@ -12,3 +12,6 @@ bench-quick:
 	.venv/bin/python -m bench.run --quick
 bench-rolling:
 	.venv/bin/python -m bench.rolling
+.PHONY: bench-provider
+bench-provider:
+	.venv/bin/python -m bench.provider

@@ -123,6 +123,9 @@ class Stats:
 
     delay_s: float
     lateness: array = field(default_factory=lambda: array("d"))
+    # Against the stream's first word instead of its stream.started (bench.provider: an upstream model starts
+    # writing before the product announces the stream, so the words before stream.started arrive together).
+    lateness_from_first: array = field(default_factory=lambda: array("d"))
     words: int = 0
     frames: int = 0  # stream.chunk frames (fewer than words with multi-word frames)
     gaps: int = 0
@@ -153,6 +156,7 @@ class Client(asyncio.Protocol):
         self.close_sent = False
         self.sent_generate_at = 0.0
         self.started_at = 0.0
+        self.first_at = 0.0
         self.last_seq = 0
 
     # -- asyncio.Protocol
@@ -231,21 +235,27 @@ class Client(asyncio.Protocol):
         elif opcode == 9:
             self._write(_frame(10, payload))
 
+    def _on_chunk(self, seq: int, count: int, now: float) -> None:
+        stats = self.stats
+        if seq - count != self.last_seq:
+            stats.gaps += abs(seq - count - self.last_seq) or 1
+        self.last_seq = seq
+        stats.words += count
+        stats.frames += 1
+        base = now - self.started_at
+        first_seq = seq - count + 1
+        if first_seq == 1:
+            self.first_at = now
+        for word_seq in range(first_seq, seq + 1):
+            stats.lateness.append(base - word_seq * stats.delay_s)
+            stats.lateness_from_first.append(now - self.first_at - (word_seq - 1) * stats.delay_s)
+
     def _on_text(self, payload: bytes, now: float) -> None:
         msg = orjson.loads(payload)
         kind = msg.get("type")
         stats = self.stats
         if kind == "stream.chunk":
-            seq = msg["seq"]
-            count = msg.get("count", 1)  # a multi-word frame: `count` words ending at `seq`
-            if seq - count != self.last_seq:
-                stats.gaps += abs(seq - count - self.last_seq) or 1
-            self.last_seq = seq
-            stats.words += count
-            stats.frames += 1
-            base = now - self.started_at
-            for word_seq in range(seq - count + 1, seq + 1):
-                stats.lateness.append(base - word_seq * stats.delay_s)
+            self._on_chunk(msg["seq"], msg.get("count", 1), now)  # multi-word: `count` words ending at `seq`
         elif kind == "stream.started":
             self.started_at = now
             stats.start_latency.append(now - self.sent_generate_at)
@@ -441,6 +451,7 @@ async def scenario_stream(args: argparse.Namespace, target: Target) -> dict[str,
         "late_p50_ms": _ms(percentile(late, 0.5)),
         "late_p99_ms": _ms(percentile(late, 0.99)),
         "late_max_ms": _ms(max(late) if late else math.nan),
+        "late_from_first_p99_ms": _ms(percentile(stats.lateness_from_first, 0.99)),
         "start_p99_ms": _ms(percentile(stats.start_latency, 0.99)),
         "completed": stats.completed,
         "failed": stats.failed + args.clients - len(clients),

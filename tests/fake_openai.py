@@ -35,6 +35,10 @@ class Scenario:
     drop_after: int | None = None  # reset the connection after this many content chunks
     stall_after: int | None = None  # stop sending after this many content chunks until released
     malformed_after: int | None = None  # send a non-JSON event after this many content chunks
+    wrong_shape_after: int | None = None  # send JSON that is no chat-completion chunk after this many
+    error_after: int | None = None  # send an {"error": ...} event (as OpenAI does mid-stream) after this many
+    crlf: bool = False  # end SSE lines with CRLF instead of LF
+    one_write: bool = False  # the whole body in one socket write (so in one read); no delay, stall or drop
     send_done: bool = True
 
     def content_deltas(self) -> list[str]:
@@ -157,6 +161,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _stream(self, fake: FakeOpenAI, scenario: Scenario, model: str) -> None:
+        self._held = bytearray() if scenario.one_write else None
         deltas = scenario.content_deltas()
         for index, delta in enumerate(deltas):
             self._checkpoint(fake, scenario, index)
@@ -169,6 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         if scenario.send_done:
             self._event(scenario, "[DONE]")
         self._write(b"0\r\n\r\n")
+        if self._held is not None:
+            held, self._held = bytes(self._held), None
+            self._write(held)
 
     def _checkpoint(self, fake: FakeOpenAI, scenario: Scenario, sent: int) -> None:
         """Misbehave here if the scenario says so after `sent` content chunks; notice a client that left."""
@@ -179,6 +187,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise _ClientGone
         if scenario.malformed_after == sent:
             self._event(scenario, '{"id": "chatcmpl-fake", "choices": [')
+        if scenario.wrong_shape_after == sent:
+            self._event(scenario, '{"id": "chatcmpl-fake", "choices": ["not a choice"]}')
+        if scenario.error_after == sent:
+            self._event(scenario, {"error": {"message": "The server had an error", "type": "server_error"}})
         if scenario.stall_after == sent:
             fake.stalled.set()
             while not fake.release.wait(_POLL_S):
@@ -195,13 +207,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _event(self, scenario: Scenario, data: dict[str, Any] | str) -> None:
         text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-        raw = f"data: {text}\n\n".encode()
+        raw = (f"data: {text}\r\n\r\n" if scenario.crlf else f"data: {text}\n\n").encode()
         step = scenario.byte_split or len(raw)
         for start in range(0, len(raw), step):
             piece = raw[start : start + step]
             self._write(b"%x\r\n%s\r\n" % (len(piece), piece))
 
+    _held: bytearray | None = None
+
     def _write(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held += data
+            return
         self.wfile.write(data)
         self.wfile.flush()
 

@@ -21,11 +21,12 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     server.stop()
 
 
-@pytest.fixture
-def openai_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
+@pytest.fixture(params=["asyncio", "httpx"])
+def openai_settings(request: pytest.FixtureRequest, settings: Settings, fake_openai: FakeOpenAI) -> Settings:
     """Settings that select the OpenAI provider against the fake, with no retries and short timeouts.
 
-    STREAMING is a fresh copy here, so a test may set its keys directly; the fixture restores the original.
+    Every test runs over both HTTP transports: the lean one (the default) and the SDK's own (used behind a
+    proxy). STREAMING is a fresh copy here, so a test may set its keys directly; the fixture restores it.
     """
     settings.OPENAI_API_KEY = FAKE_API_KEY
     settings.STREAMING = {
@@ -37,5 +38,6 @@ def openai_settings(settings: Settings, fake_openai: FakeOpenAI) -> Settings:
         "OPENAI_STREAM_IDLE_TIMEOUT_S": 5.0,
         "OPENAI_MAX_RETRY_AFTER_S": 3.0,
         "AI_FALLBACK": "",
+        "OPENAI_HTTP_TRANSPORT": request.param,
     }
     return settings

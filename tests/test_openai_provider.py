@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from openai._base_client import AsyncAPIClient
 from pytest_django.fixtures import Settings
 
 from streaming.protocol import ErrorCode, Platform, ScriptRequest
@@ -18,11 +19,13 @@ from streaming.providers.openai import OpenAIProvider, OpenAIScriptStream, opena
 from streaming.words import WordSplitter
 from tests.fake_openai import FakeOpenAI, Scenario, unused_port
 from tests.fixtures_openai import FAKE_API_KEY
+from tests.test_fail_closed import documented_production_env, manage
 
 pytestmark = pytest.mark.timeout(20)
 
 REQUEST = ScriptRequest(topic="cold brew coffee", platform=Platform.TIKTOK, duration=30)
 TEXT = "Stop scrolling: cold brew is easy. Steep it overnight, then enjoy!"
+THREE = ["one ", "two ", "three"]
 
 
 async def drain(stream: OpenAIScriptStream) -> tuple[str, ProviderError | None]:
@@ -57,6 +60,19 @@ async def test_streams_text_and_usage(openai_settings: Settings, fake_openai: Fa
     assert stream.usage == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
 
 
+async def test_no_model_is_built_per_chunk(
+    openai_settings: Settings, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SDK sends the request, but the stream is parsed here: the SDK's chunk parsing is never called."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the SDK parsed a response body")
+
+    monkeypatch.setattr(AsyncAPIClient, "_process_response_data", refuse)
+    fake_openai.serve(Scenario(text=TEXT))
+    assert await drain(await OpenAIProvider().open(REQUEST)) == (TEXT, None)
+
+
 async def test_request_shape(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
     """The request streams the configured model with usage, a system and a user prompt, and the key."""
     await drain(await OpenAIProvider().open(REQUEST))
@@ -70,19 +86,20 @@ async def test_request_shape(openai_settings: Settings, fake_openai: FakeOpenAI)
 
 
 @pytest.mark.parametrize(
-    ("deltas", "byte_split"),
+    ("deltas", "byte_split", "crlf"),
     [
-        (["Caf", "é cr", "ème ", "咖", "啡 ", "👍", "🏽 ", "fin", "."], None),
-        (["Café crème 咖啡 👍🏽 fin."], 1),
-        (["C", "afé crème 咖", "啡 👍🏽 f", "in."], 3),
+        (["Caf", "é cr", "ème ", "咖", "啡 ", "👍", "🏽 ", "fin", "."], None, False),
+        (["Café crème 咖啡 👍🏽 fin."], 1, False),
+        (["C", "afé crème 咖", "啡 👍🏽 f", "in."], 3, False),
+        (["Caf", "é cr", "ème ", "咖", "啡 ", "👍", "🏽 ", "fin", "."], 1, True),
     ],
-    ids=["mid-word-and-mid-character-deltas", "one-byte-tcp-writes", "three-byte-tcp-writes"],
+    ids=["mid-word-and-mid-character-deltas", "one-byte-tcp-writes", "three-byte-tcp-writes", "crlf-one-byte-writes"],
 )
 async def test_awkward_splits_give_whole_words(
-    openai_settings: Settings, fake_openai: FakeOpenAI, deltas: list[str], byte_split: int | None
+    openai_settings: Settings, fake_openai: FakeOpenAI, deltas: list[str], byte_split: int | None, crlf: bool
 ) -> None:
-    """Deltas split mid-word or mid-character and bodies split mid-UTF-8 byte still give intact words."""
-    fake_openai.serve(Scenario(deltas=deltas, byte_split=byte_split))
+    """Deltas split mid-word or mid-character and bodies split mid-UTF-8 byte (or mid-CRLF) give intact words."""
+    fake_openai.serve(Scenario(deltas=deltas, byte_split=byte_split, crlf=crlf))
     splitter = WordSplitter()
     words = [word async for delta in await OpenAIProvider().open(REQUEST) for word in splitter.feed(delta)]
     assert [*words, *splitter.flush()] == ["Café ", "crème ", "咖啡 ", "👍🏽 ", "fin."]
@@ -101,6 +118,8 @@ async def test_awkward_splits_give_whole_words(
         ([Scenario(text=TEXT, finish_reason=None)], ErrorCode.AI_UNAVAILABLE),
         ([Scenario(text=TEXT, finish_reason=None, send_done=False)], ErrorCode.AI_UNAVAILABLE),
         ([Scenario(text=TEXT, malformed_after=2)], ErrorCode.AI_UNAVAILABLE),
+        ([Scenario(text=TEXT, wrong_shape_after=2)], ErrorCode.AI_UNAVAILABLE),
+        ([Scenario(text=TEXT, error_after=2)], ErrorCode.AI_UNAVAILABLE),
         ([Scenario(text=TEXT, finish_reason="content_filter")], ErrorCode.AI_REFUSED),
     ],
     ids=[
@@ -114,6 +133,8 @@ async def test_awkward_splits_give_whole_words(
         "no-finish-reason",
         "no-finish-reason-no-done",
         "malformed-chunk",
+        "wrong-shape-chunk",
+        "error-event-mid-stream",
         "content-filter",
     ],
 )
@@ -123,6 +144,32 @@ async def test_failure_maps_to_code(
     """Each upstream failure ends with a ProviderError carrying its wire code."""
     _, error = await fail(fake_openai, *scenarios)
     assert error.code is code
+
+
+@pytest.mark.parametrize(
+    ("scenario", "text", "code"),
+    [
+        (
+            Scenario(deltas=["one ", "two ", "x"], malformed_after=2, one_write=True),
+            "one two ",
+            ErrorCode.AI_UNAVAILABLE,
+        ),
+        (Scenario(deltas=["one ", "two ", "x"], error_after=2, one_write=True), "one two ", ErrorCode.AI_UNAVAILABLE),
+        # The filtered chunk's own text is never yielded.
+        (
+            Scenario(deltas=["one ", "two "], finish_reason="content_filter", one_write=True),
+            "one ",
+            ErrorCode.AI_REFUSED,
+        ),
+    ],
+    ids=["malformed", "error-event", "content-filter"],
+)
+async def test_failure_in_the_same_read_comes_after_the_text_before_it(
+    openai_settings: Settings, fake_openai: FakeOpenAI, scenario: Scenario, text: str, code: ErrorCode
+) -> None:
+    """Text and a failure that arrive in one read: the text is yielded first, then the failure ends the stream."""
+    got, error = await fail(fake_openai, scenario)
+    assert (got, error.code) == (text, code)
 
 
 async def test_connection_refused_is_unavailable(openai_settings: Settings) -> None:
@@ -308,3 +355,12 @@ def test_provider_selection(
     assert type(get_provider()) is provider
     chosen = get_fallback_provider()
     assert (type(chosen) if chosen else None) is fallback_provider
+
+
+@pytest.mark.parametrize(("value", "starts"), [("asyncio", True), ("httpx", True), ("aiohttp", False)])
+def test_http_transport_setting_is_checked_at_start(value: str, starts: bool) -> None:
+    """OPENAI_HTTP_TRANSPORT is asyncio or httpx; anything else stops the start with a message naming it."""
+    result = manage(["check"], {**documented_production_env(), "OPENAI_HTTP_TRANSPORT": value})
+    assert (result.returncode == 0) is starts, result.stderr[-2000:]
+    if not starts:
+        assert "ImproperlyConfigured: OPENAI_HTTP_TRANSPORT must be 'asyncio' or 'httpx'" in result.stderr

@@ -1,23 +1,34 @@
-"""The OpenAI provider: streaming chat completions from OpenAI or any OpenAI-compatible server (docs/ai.md)."""
+"""The OpenAI provider: streaming chat completions from OpenAI or any OpenAI-compatible server (docs/ai.md).
+
+The official SDK builds, authenticates, sends and retries the request and maps HTTP status errors; the stream's
+body is read through its raw-response interface and parsed here (sse.py, orjson), not into a model per chunk.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import platform
+import urllib.request
 import weakref
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+import anyio
 import httpx2
 import openai
+import orjson
 from django.conf import settings
-from openai import AsyncOpenAI, AsyncStream
-from openai.types.chat import ChatCompletionChunk, ChatCompletionMessageParam
+from openai import AsyncOpenAI, DefaultAsyncHttpx2Client
+from openai.types.chat import ChatCompletionMessageParam
 
 from streaming.prompts import build_messages
 from streaming.protocol import ErrorCode, ScriptRequest
 from streaming.providers.base import ProviderError
+from streaming.providers.http1 import Http1Transport
+from streaming.providers.idle import IdleTimeout, IdleTimer
+from streaming.providers.sse import SSEDecoder, SSEError
 
 logger = logging.getLogger(__name__)
 
@@ -25,25 +36,56 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # A short pause before retrying a refused connection or a 5xx, so that a blip can pass without holding the
 # creator long; OPENAI_MAX_RETRIES bounds how many.
 RETRY_BACKOFF_S = 0.5
+USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
+
+
+class MalformedChunk(ValueError):
+    """A chunk that is JSON but not shaped like a chat-completion chunk."""
+
 
 # One client (and so one connection pool) per event loop and configuration: a pool cannot cross loops, and
 # tests change the settings. In production that is one client per process.
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str, float], AsyncOpenAI]] = (
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str, float, str], AsyncOpenAI]] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def openai_client() -> AsyncOpenAI:
     """The AsyncOpenAI client for the current settings, created once and reused."""
-    key = (settings.OPENAI_API_KEY, _base_url(), float(settings.STREAMING["OPENAI_TIMEOUT_S"]))
+    key = (
+        settings.OPENAI_API_KEY,
+        _base_url(),
+        float(settings.STREAMING["OPENAI_TIMEOUT_S"]),
+        str(settings.STREAMING["OPENAI_HTTP_TRANSPORT"]),
+    )
     clients = _clients.setdefault(asyncio.get_running_loop(), {})
     client = clients.get(key)
     if client is None:
+        # The SDK's first request of a client asks platform.platform() in a worker thread; uncached that takes
+        # ~6 ms, and a burst of first requests (a process starting under load) computed it once each, holding
+        # stream starts back by over a second. The stdlib caches it: ask once, here, for the whole process.
+        platform.platform()
         # max_retries=0: OpenAIProvider.open() retries itself, because the SDK would also wait out a long
         # Retry-After (up to two minutes) and the creator must hear about a rate limit at once.
-        client = AsyncOpenAI(api_key=key[0], base_url=key[1], timeout=key[2], max_retries=0)
+        client = AsyncOpenAI(
+            api_key=key[0], base_url=key[1], timeout=key[2], max_retries=0, http_client=_http_client(key[3])
+        )
         clients[key] = client
     return client
+
+
+def _http_client(transport: str) -> httpx2.AsyncClient:
+    """The SDK's httpx2 client with the SDK's defaults, over the lean transport unless told or proxied otherwise."""
+    if transport == "asyncio" and not _proxied():
+        return DefaultAsyncHttpx2Client(transport=Http1Transport())
+    # No cap on connections (the SDK's is 1,000): a stream holds one for its whole length, and the product
+    # bounds its streams itself.
+    return DefaultAsyncHttpx2Client(limits=httpx2.Limits(max_connections=None, max_keepalive_connections=100))
+
+
+def _proxied() -> bool:
+    """An HTTP(S)_PROXY or ALL_PROXY in the environment: httpx2 honours it, the lean transport does not."""
+    return bool({"http", "https", "all"} & set(urllib.request.getproxies()))
 
 
 def _base_url() -> str:
@@ -60,8 +102,7 @@ def provider_error(exc: BaseException) -> ProviderError:
         return ProviderError(ErrorCode.AI_TIMEOUT, "The AI provider stopped answering in time.")
     if isinstance(exc, openai.APIConnectionError):
         return ProviderError(ErrorCode.AI_UNAVAILABLE, "The AI provider cannot be reached.")
-    if isinstance(exc, json.JSONDecodeError):
-        # The SDK lets a raw JSONDecodeError out of a stream that sent a malformed chunk.
+    if isinstance(exc, (json.JSONDecodeError, SSEError, MalformedChunk)):  # orjson's error is a JSONDecodeError
         return ProviderError(ErrorCode.AI_UNAVAILABLE, "The AI provider sent a malformed response.")
     logger.error("Unexpected AI provider failure", exc_info=exc)
     return ProviderError(ErrorCode.AI_UNAVAILABLE, "The AI provider failed unexpectedly.")
@@ -108,76 +149,147 @@ def retry_after_s(headers: httpx2.Headers) -> float | None:
 
 
 class OpenAIScriptStream:
-    """One streaming chat completion: text deltas, usage at the end, every failure a ProviderError."""
+    """One streaming chat completion, read as raw SSE bytes: text deltas, usage at the end, failures as ProviderError.
 
-    def __init__(self, chunks: AsyncStream[ChatCompletionChunk], idle_timeout_s: float) -> None:
-        self._chunks = chunks
-        self._idle_timeout_s = idle_timeout_s
+    The SDK would build a pydantic model per chunk (and a str and an object per SSE line before that); at 40
+    chunks a second per stream that was most of the server's CPU. Here each event is one `orjson.loads` and a
+    few dict lookups, and the events that arrived together come out as one delta.
+    """
+
+    def __init__(self, response: httpx2.Response, idle_timeout_s: float) -> None:
+        self._response = response
+        self._body = response.aiter_bytes()
+        self._events = SSEDecoder()
+        # The longest gap between two events (the first included); the runner owns the whole-stream deadline.
+        self._idle = IdleTimer(idle_timeout_s)
         self._finish_reason: str | None = None
-        self._done = False
+        self._done = False  # the body ended, or [DONE] came
+        self._closed = False  # aclose() was called: nothing more is read
+        self._reading = False
+        self._deferred: Exception | None = None  # a failure that came in the same read as text before it
         self.usage: dict[str, Any] = {}
 
     def __aiter__(self) -> OpenAIScriptStream:
         return self
 
     async def __anext__(self) -> str:
+        if self._closed:
+            raise StopAsyncIteration
         try:
+            self._raise_deferred()
             while not self._done:
-                # The longest gap between two tokens; the runner owns the whole-stream deadline.
-                async with asyncio.timeout(self._idle_timeout_s):
-                    chunk = await self._chunks.__anext__()
-                text = self._read(chunk)
+                text = self._read(await self._receive())
                 if text:
                     return text
-        except StopAsyncIteration:
-            self._done = True
-            if self._finish_reason is None:
-                raise ProviderError(
-                    ErrorCode.AI_UNAVAILABLE, "The AI provider ended the script early (no finish reason)."
-                ) from None
         except ProviderError:
             await self.aclose()
             raise
         except Exception as exc:
-            closed_by_caller = self._done  # aclose() from another task broke this read: a stop, not a failure
+            closed_by_caller = self._closed  # aclose() from another task broke this read: a stop, not a failure
             await self.aclose()
             if not closed_by_caller and self._finish_reason is None:
                 raise self._error(exc) from exc
             if not closed_by_caller:
                 # The model had finished; only the usage chunk or [DONE] was lost. The script is whole.
                 logger.warning("AI stream broke after its finish reason: %r", exc)
+            raise StopAsyncIteration from None
+        await self.aclose()
+        if self._finish_reason is None:
+            raise ProviderError(ErrorCode.AI_UNAVAILABLE, "The AI provider ended the script early (no finish reason).")
         raise StopAsyncIteration
 
-    def _error(self, exc: Exception) -> ProviderError:
-        if isinstance(exc, TimeoutError):  # our idle timeout, not the SDK's (APITimeoutError)
-            return ProviderError(
-                ErrorCode.AI_TIMEOUT, f"The AI model sent nothing for {self._idle_timeout_s:g} seconds."
-            )
-        return provider_error(exc)
+    def _raise_deferred(self) -> None:
+        if self._deferred is not None:
+            deferred, self._deferred = self._deferred, None
+            raise deferred
 
-    def _read(self, chunk: ChatCompletionChunk) -> str:
-        if chunk.usage is not None:
-            self.usage = {
-                "prompt_tokens": chunk.usage.prompt_tokens,
-                "completion_tokens": chunk.usage.completion_tokens,
-                "total_tokens": chunk.usage.total_tokens,
-            }
-        if not chunk.choices:
+    async def _receive(self) -> list[bytes]:
+        """The data of the events in the next bytes of the body; none once it ended."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._idle.waiting(task)
+        self._reading = True
+        try:
+            data = await anext(self._body)
+        except StopAsyncIteration:
+            self._done = True
+            return []
+        except asyncio.CancelledError:
+            if self._idle.expired(task):
+                raise IdleTimeout from None
+            raise
+        # The SDK's own stream turns transport failures into these; provider_error() maps them.
+        except httpx2.TimeoutException as exc:
+            raise openai.APITimeoutError(request=self._response.request) from exc
+        except (httpx2.RequestError, OSError, anyio.EndOfStream) as exc:
+            raise openai.APIConnectionError(request=self._response.request) from exc
+        finally:
+            self._idle.done()
+            self._reading = False
+        return self._events.feed(data)
+
+    def _read(self, events: list[bytes]) -> str:
+        """The text of these events; a failure after some text is raised at the next read, after that text."""
+        texts: list[str] = []
+        for data in events:
+            try:
+                text = self._event_text(data)
+            except Exception as exc:
+                if not texts:
+                    raise
+                self._deferred = exc
+                break
+            if text:
+                texts.append(text)
+            if self._done:
+                break
+        return "".join(texts)
+
+    def _event_text(self, data: bytes) -> str:
+        """One event's text; notes [DONE], the finish reason and usage; raises on content_filter or an error."""
+        if data.startswith(b"[DONE]"):
+            self._done = True
             return ""
-        choice = chunk.choices[0]
-        if choice.finish_reason == "content_filter":
+        chunk = orjson.loads(data)
+        try:
+            return self._chunk_text(chunk)
+        except (AttributeError, KeyError, IndexError, TypeError) as exc:
+            raise MalformedChunk(f"unexpected chunk shape: {type(exc).__name__}") from exc
+
+    def _chunk_text(self, chunk: dict[str, Any]) -> str:
+        if chunk.get("error"):
+            error = chunk["error"]
+            logger.warning("AI provider failed mid-stream: type=%s code=%s", error.get("type"), error.get("code"))
+            raise ProviderError(ErrorCode.AI_UNAVAILABLE, "The AI provider failed while writing the script.")
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = {key: usage.get(key) for key in USAGE_KEYS}
+        choices = chunk.get("choices")
+        if not choices:
+            return ""
+        choice = choices[0]
+        finish_reason = choice.get("finish_reason")
+        if finish_reason == "content_filter":
             raise ProviderError(ErrorCode.AI_REFUSED, "The AI provider refused to write this script.")
-        if choice.finish_reason is not None:
-            self._finish_reason = choice.finish_reason
-        content = choice.delta.content
+        if finish_reason is not None:
+            self._finish_reason = finish_reason
+        content = (choice.get("delta") or {}).get("content")
         if content is not None and not isinstance(content, str):
             raise TypeError(f"chunk content is {type(content).__name__}, not text")
         return content or ""
 
+    def _error(self, exc: Exception) -> ProviderError:
+        if isinstance(exc, IdleTimeout):
+            return ProviderError(ErrorCode.AI_TIMEOUT, f"The AI model sent nothing for {self._idle.limit_s:g} seconds.")
+        return provider_error(exc)
+
     async def aclose(self) -> None:
         """Close the upstream HTTP response now: no more tokens are generated or paid for."""
-        self._done = True
-        await self._chunks.close()
+        self._closed = True
+        self._idle.stop()
+        await self._response.aclose()
+        if not self._reading:  # a reader in another task ends it with the error the close gives it
+            await self._body.aclose()
 
 
 class OpenAIProvider:
@@ -195,7 +307,8 @@ class OpenAIProvider:
         waited_for_rate_limit = False
         while True:
             try:
-                chunks = await openai_client().chat.completions.create(
+                # The raw response: status errors are raised as usual, the body is left for us to read.
+                raw = await openai_client().chat.completions.with_raw_response.create(
                     model=self.model,
                     messages=cast("list[ChatCompletionMessageParam]", build_messages(request)),
                     stream=True,
@@ -215,7 +328,8 @@ class OpenAIProvider:
                     raise error from exc
                 logger.info("AI provider answered %s; retrying in %.2f s", error.code, delay)
             else:
-                return OpenAIScriptStream(chunks, float(settings.STREAMING["OPENAI_STREAM_IDLE_TIMEOUT_S"]))
+                idle_timeout_s = float(settings.STREAMING["OPENAI_STREAM_IDLE_TIMEOUT_S"])
+                return OpenAIScriptStream(raw.http_response, idle_timeout_s)
             await asyncio.sleep(delay)
 
     @staticmethod

@@ -1,0 +1,340 @@
+"""A lean HTTP/1.1 transport for the OpenAI SDK's httpx2 client: asyncio protocols and one parse per read.
+
+The SDK's default transport (httpcore2 over anyio, with h11) spends about 50 µs of CPU per streamed chunk: an
+anyio cancel scope, a pause/resume of the socket and h11's parser on every read, then seven async generators
+up to the caller. A chat stream is many small reads on long-lived connections, so this transport reads with a
+BufferedProtocol into one buffer, un-chunks the body as it arrives (http1_parser.py) and wakes the reader once
+per read; its read timeout is one timer per connection that re-arms itself when it fires, not one per read.
+
+It speaks what the SDK needs: a request with a byte body over HTTP/1.1, TLS with the SDK's own certificate
+settings (httpx2.create_ssl_context), keep-alive connections per origin. Failures are httpx2's exceptions
+(ConnectError, ConnectTimeout, ReadTimeout, ReadError, RemoteProtocolError), which the SDK maps as it always
+does. A proxy from the environment is not spoken here: openai_client() then keeps the SDK's own transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+
+from streaming.providers.http1_parser import ProtocolError, ResponseParser
+
+READ_SIZE = 64 * 1024
+DEFAULT_PORTS = {b"http": 80, b"https": 443}
+# Idle connections kept per origin, and for how long: a process that ran a thousand streams keeps enough
+# warm connections (TLS handshakes are the dear part) without holding sockets forever.
+MAX_IDLE_PER_ORIGIN = 1000
+KEEPALIVE_EXPIRY_S = 30.0
+
+Origin = tuple[bytes, str, int]
+
+
+class Connection(asyncio.BufferedProtocol):
+    """One connection to an origin; parses each response as its bytes arrive."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._buffer = bytearray(READ_SIZE)
+        self._view = memoryview(self._buffer)
+        self.transport: asyncio.Transport | None = None
+        self.parser: ResponseParser | None = None
+        self.closed = False
+        self.idle_since = 0.0
+        self._error: Exception | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._wait_started = 0.0
+        self._read_timeout: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._head_taken = False
+        self.answered = False  # bytes of the current request's response have arrived
+
+    # -- asyncio.BufferedProtocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.answered = True
+        if self.parser is None:
+            self._fail(ProtocolError("bytes from an idle connection"))
+            return
+        try:
+            self.parser.feed(self._view[:nbytes])
+        except ProtocolError as exc:
+            self._fail(exc)
+            return
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self._ended(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended(exc)
+
+    def pause_writing(self) -> None:
+        self._drained = self._loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+        self._drained = None
+
+    # -- the request/response cycle
+    async def send(self, head: bytes, body: bytes, method: bytes, timeouts: dict[str, Any]) -> None:
+        """Write a request; its response is parsed from here on."""
+        assert self.transport is not None
+        if self.closed:  # the server hung up between connecting (or the last response) and now
+            raise httpx2.RemoteProtocolError("Server disconnected without sending a response.")
+        self.parser = ResponseParser(method)
+        self._read_timeout = timeouts.get("read")
+        self.transport.write(head + body)
+        if self._drained is not None:
+            try:
+                async with asyncio.timeout(timeouts.get("write")):
+                    await self._drained
+            except TimeoutError:
+                raise httpx2.WriteTimeout("timed out writing the request") from None
+
+    async def wait(self) -> None:
+        """Until the parser has something new (head, body bytes, the end) or the connection failed."""
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self.parser is not None and (self.parser.body or self.parser.complete or self._ready_head()):
+                return
+            self._waiter = self._loop.create_future()
+            self._wait_started = self._loop.time()
+            if self._timer is None and self._read_timeout is not None:
+                self._timer = self._loop.call_at(self._wait_started + self._read_timeout, self._on_timer)
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def _ready_head(self) -> bool:
+        return self.parser is not None and self.parser.head is not None and not self._head_taken
+
+    async def response_head(self) -> tuple[int, bytes, list[tuple[bytes, bytes]]]:
+        await self.wait()
+        assert self.parser is not None and self.parser.head is not None
+        self._head_taken = True
+        head = self.parser.head
+        return head.status, head.reason, head.headers
+
+    async def body_chunk(self) -> bytes:
+        """The body bytes that arrived since the last call; b"" at its end."""
+        assert self.parser is not None
+        if not self.parser.body and not self.parser.complete:
+            await self.wait()
+        pieces = self.parser.body
+        if not pieces:
+            return b""
+        self.parser.body = []
+        return pieces[0] if len(pieces) == 1 else b"".join(pieces)
+
+    @property
+    def reusable(self) -> bool:
+        parser = self.parser
+        return (
+            not self.closed
+            and self._error is None
+            and parser is not None
+            and parser.complete
+            and parser.head is not None
+            and parser.head.keep_alive
+        )
+
+    def reset(self) -> None:
+        """Ready for the next request (the last one was read to its end)."""
+        self.parser = None
+        self._head_taken = False
+        self.answered = False
+        self._cancel_timer()
+
+    def abort(self) -> None:
+        """Close now, unread bytes and all: the server sees the client go away."""
+        self.closed = True
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- internals
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _fail(self, exc: ProtocolError) -> None:
+        if self._error is None:
+            self._error = httpx2.RemoteProtocolError(str(exc))
+        self.abort()
+        self._wake()
+
+    def _ended(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._cancel_timer()
+        if self.parser is None or self._error is not None:
+            return
+        if exc is not None:
+            self._error = httpx2.ReadError(str(exc) or type(exc).__name__)
+        elif self.parser.head is None:
+            self._error = httpx2.RemoteProtocolError("Server disconnected without sending a response.")
+        else:
+            try:
+                self.parser.eof()
+            except ProtocolError as error:
+                self._error = httpx2.RemoteProtocolError(str(error))
+        self._wake()
+
+    def _on_timer(self) -> None:
+        """The read timeout, checked once per period: a wait that began later is given its full time."""
+        self._timer = None
+        if self._waiter is None or self._read_timeout is None:
+            return  # nobody reads now; the next wait arms the timer again
+        due = self._wait_started + self._read_timeout
+        if self._loop.time() < due:
+            self._timer = self._loop.call_at(due, self._on_timer)
+            return
+        self._error = httpx2.ReadTimeout("timed out waiting for the server")
+        self.abort()
+        self._wake()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+class Body(httpx2.AsyncByteStream):
+    """A response body read from its connection; aclose() keeps the connection if it was read to its end."""
+
+    def __init__(self, transport: Http1Transport, origin: Origin, connection: Connection) -> None:
+        self._transport = transport
+        self._origin = origin
+        self._connection: Connection | None = connection
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while self._connection is not None:
+            chunk = await self._connection.body_chunk()
+            if not chunk:
+                return
+            yield chunk
+
+    async def aclose(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            self._transport.release(self._origin, connection)
+
+
+class Http1Transport(httpx2.AsyncBaseTransport):
+    """HTTP/1.1 over asyncio for the SDK's client, with a keep-alive pool per origin (docs/ai.md)."""
+
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        self._ssl_context = ssl_context
+        self._idle: dict[Origin, collections.deque[Connection]] = {}
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        scheme = url.raw_scheme
+        if scheme not in DEFAULT_PORTS:
+            raise httpx2.UnsupportedProtocol(f"unsupported URL scheme {url.scheme!r}")
+        origin = (scheme, url.raw_host.decode("ascii"), url.port or DEFAULT_PORTS[scheme])
+        timeouts: dict[str, Any] = request.extensions.get("timeout", {})
+        head, body = await _serialize(request)
+        method = request.method.encode("ascii")
+        connection, reused = await self._acquire(origin, request, timeouts)
+        try:
+            try:
+                await connection.send(head, body, method, timeouts)
+                status, reason, headers = await connection.response_head()
+            except (httpx2.RemoteProtocolError, httpx2.ReadError):
+                if not reused or connection.answered:
+                    raise
+                # The server closed this idle connection as we sent, before a byte of answer: once more, anew.
+                connection.abort()
+                connection, _ = await self._acquire(origin, request, timeouts, fresh=True)
+                await connection.send(head, body, method, timeouts)
+                status, reason, headers = await connection.response_head()
+        except BaseException:
+            connection.abort()
+            raise
+        return httpx2.Response(
+            status_code=status,
+            headers=headers,
+            stream=Body(self, origin, connection),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )
+
+    def release(self, origin: Origin, connection: Connection) -> None:
+        """A response was closed: keep its connection for the next request, or close it."""
+        now = asyncio.get_running_loop().time()
+        idle = self._idle.setdefault(origin, collections.deque())
+        while idle and (idle[0].closed or now - idle[0].idle_since >= KEEPALIVE_EXPIRY_S):
+            idle.popleft().abort()  # the oldest first: closed by the server, or unused for too long
+        if not connection.reusable or len(idle) >= MAX_IDLE_PER_ORIGIN:
+            connection.abort()
+            return
+        connection.reset()
+        connection.idle_since = now
+        idle.append(connection)
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for connection in idle:
+                connection.abort()
+        self._idle.clear()
+
+    async def _acquire(
+        self, origin: Origin, request: httpx2.Request, timeouts: dict[str, Any], *, fresh: bool = False
+    ) -> tuple[Connection, bool]:
+        loop = asyncio.get_running_loop()
+        idle = self._idle.get(origin, collections.deque())
+        while idle and not fresh:
+            connection = idle.pop()
+            if not connection.closed and loop.time() - connection.idle_since < KEEPALIVE_EXPIRY_S:
+                return connection, True
+            connection.abort()
+        scheme, host, port = origin
+        context = self._tls() if scheme == b"https" else None
+        server_hostname = (request.extensions.get("sni_hostname") or host) if context else None
+        try:
+            async with asyncio.timeout(timeouts.get("connect")):
+                _, connection = await loop.create_connection(
+                    lambda: Connection(loop), host, port, ssl=context, server_hostname=server_hostname
+                )
+        except TimeoutError:
+            raise httpx2.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+        except OSError as exc:
+            raise httpx2.ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        return connection, False
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl_context is None:
+            self._ssl_context = httpx2.create_ssl_context()
+            self._ssl_context.set_alpn_protocols(["http/1.1"])
+        return self._ssl_context
+
+
+async def _serialize(request: httpx2.Request) -> tuple[bytes, bytes]:
+    """The request line and headers, and the body (always sent with its length)."""
+    body = await request.aread()
+    lines = [b"%s %s HTTP/1.1\r\n" % (request.method.encode("ascii"), request.url.raw_path)]
+    for name, value in request.headers.raw:
+        if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
+            raise httpx2.LocalProtocolError("a header holds a line break")
+        if name.lower() in (b"transfer-encoding", b"content-length"):
+            continue
+        lines.append(b"%s: %s\r\n" % (name, value))
+    if body or request.method not in ("GET", "HEAD"):
+        lines.append(b"Content-Length: %d\r\n" % len(body))
+    lines.append(b"\r\n")
+    return b"".join(lines), body

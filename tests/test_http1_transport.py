@@ -1,0 +1,183 @@
+"""The lean HTTP/1.1 transport under the real SDK: keep-alive, TLS, and what happens to a used connection."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from pytest_django.fixtures import Settings
+
+from bench.upstream import Connection, Upstream
+from streaming.protocol import ErrorCode, Platform, ScriptRequest
+from streaming.providers.base import ProviderError
+from streaming.providers.openai import OpenAIProvider, OpenAIScriptStream
+
+pytestmark = pytest.mark.timeout(20)
+
+REQUEST = ScriptRequest(topic="cold brew coffee", platform=Platform.TIKTOK, duration=30)
+WORDS = 5
+
+
+@dataclass
+class KeepAliveServer:
+    """bench.upstream in this event loop: an OpenAI-compatible server that keeps its connections open."""
+
+    upstream: Upstream
+    base_url: str
+    connections: list[Connection] = field(default_factory=list)
+
+
+async def serve(tls: ssl.SSLContext | None = None) -> tuple[KeepAliveServer, asyncio.Server, asyncio.Task[None]]:
+    upstream = Upstream(WORDS, 0.002)
+    connections: list[Connection] = []
+
+    def accept() -> Connection:
+        connections.append(Connection(upstream))
+        return connections[-1]
+
+    server = await asyncio.get_running_loop().create_server(accept, "127.0.0.1", 0, ssl=tls)
+    port = server.sockets[0].getsockname()[1]
+    scheme, host = ("https", "localhost") if tls else ("http", "127.0.0.1")
+    pacer = asyncio.create_task(upstream.pace())
+    return KeepAliveServer(upstream, f"{scheme}://{host}:{port}/v1", connections), server, pacer
+
+
+@pytest.fixture
+async def keepalive(settings: Settings) -> AsyncIterator[KeepAliveServer]:
+    """The server, and settings that point the OpenAI provider (lean transport) at it."""
+    fake, server, pacer = await serve()
+    use(settings, fake.base_url)
+    yield fake
+    pacer.cancel()
+    server.close()
+
+
+def use(settings: Settings, base_url: str) -> None:
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.STREAMING = {
+        **settings.STREAMING,
+        "OPENAI_BASE_URL": base_url,
+        "OPENAI_MAX_RETRIES": 0,
+        "OPENAI_TIMEOUT_S": 5.0,
+        "OPENAI_STREAM_IDLE_TIMEOUT_S": 5.0,
+        "OPENAI_HTTP_TRANSPORT": "asyncio",
+    }
+
+
+async def script() -> str:
+    stream = await OpenAIProvider().open(REQUEST)
+    return "".join([delta async for delta in stream])
+
+
+async def test_connections_are_kept_alive(keepalive: KeepAliveServer) -> None:
+    """Three scripts in a row travel over one connection."""
+    texts = [await script() for _ in range(3)]
+    assert len(set(texts)) == 1 and len(texts[0].split()) == WORDS
+    assert (keepalive.upstream.completed, len(keepalive.connections)) == (3, 1)
+
+
+async def test_a_connection_the_server_closed_is_not_reused(keepalive: KeepAliveServer) -> None:
+    """The server closes the idle connection: the next script streams whole on a new one.
+
+    Whether the client saw the close before sending (the connection is skipped) or only after (nothing came
+    back: the request goes once more on a new connection), the creator sees no difference.
+    """
+    await script()
+    (first,) = keepalive.connections
+    assert first.transport is not None
+    first.transport.close()
+    assert len((await script()).split()) == WORDS
+    assert len(keepalive.connections) == 2
+
+
+async def test_a_stream_closed_early_closes_its_connection(keepalive: KeepAliveServer) -> None:
+    """aclose() mid-stream drops the connection (the server sees it go) instead of keeping it for later."""
+    stream = await OpenAIProvider().open(REQUEST)
+    assert isinstance(stream, OpenAIScriptStream)
+    assert await anext(aiter(stream))
+    await stream.aclose()
+    for _ in range(100):
+        if keepalive.connections[0].closed:
+            break
+        await asyncio.sleep(0.01)
+    assert keepalive.connections[0].closed
+    assert len((await script()).split()) == WORDS
+    assert len(keepalive.connections) == 2
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost (openssl, as Debian has it)."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+async def test_tls_with_the_sdks_certificate_settings(
+    settings: Settings, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over TLS the transport verifies the server as the SDK would (SSL_CERT_FILE here) and streams whole."""
+    cert, key = certificate
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    fake, server, pacer = await serve(tls=server_side)
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        use(settings, fake.base_url)
+        assert len((await script()).split()) == WORDS
+    finally:
+        pacer.cancel()
+        server.close()
+
+
+async def test_tls_refuses_an_unknown_certificate(settings: Settings, certificate: tuple[Path, Path]) -> None:
+    """A certificate nobody vouches for is refused: ai_unavailable, no stream."""
+    cert, key = certificate
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    fake, server, pacer = await serve(tls=server_side)
+    try:
+        use(settings, fake.base_url)
+        with pytest.raises(ProviderError) as caught:
+            await script()
+        assert caught.value.code is ErrorCode.AI_UNAVAILABLE
+        assert fake.upstream.requests == 0
+    finally:
+        pacer.cancel()
+        server.close()
+
+
+async def test_a_server_that_hangs_up_at_once_fails_fast(settings: Settings) -> None:
+    """A server that accepts and closes without a word: ai_unavailable at once, not after OPENAI_TIMEOUT_S."""
+
+    def hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    use(settings, f"http://127.0.0.1:{port}/v1")
+    settings.STREAMING["OPENAI_TIMEOUT_S"] = 10.0
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        with pytest.raises(ProviderError) as caught:
+            await OpenAIProvider().open(REQUEST)
+    finally:
+        server.close()
+    assert caught.value.code is ErrorCode.AI_UNAVAILABLE
+    assert loop.time() - started < 5

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import AccessToken
-from rest_framework_simplejwt.utils import get_md5_hash_password
 
-from accounts.users import user_loader
-from streaming.protocol import BEARER_PREFIX, SUBPROTOCOL
+from accounts.credentials import Credential, verdict
+from accounts.revocation import account_of
+from accounts.users import login_loader, user_loader
+from streaming.protocol import BEARER_PREFIX, SUBPROTOCOL, AuthCause
 
 logger = logging.getLogger(__name__)
 
@@ -45,37 +48,58 @@ def token_from_scope(scope: Scope) -> tuple[str | None, str | None]:
     return None, answer
 
 
-async def user_for_token(raw: str) -> Any:
-    """SimpleJWT validates the token (signature, expiry, access type); the user must exist and be active."""
+@dataclass(frozen=True, slots=True)
+class SocketAuth:
+    """Who a socket is, and the claims of the token it holds (kept on the scope for the socket's whole life)."""
+
+    user: Any
+    credential: Credential
+
+
+async def authenticate(raw: str) -> SocketAuth | AuthCause:
+    """SimpleJWT validates the token (signature, expiry, access type); then its account and login must still hold:
+    the user exists and is active, the password is the one it was issued under, its login was not signed out."""
     try:
         token = AccessToken(raw)  # type: ignore[arg-type]  # SimpleJWT accepts str at runtime
-        user_id = token[api_settings.USER_ID_CLAIM]
-    except (TokenError, KeyError) as exc:
+        credential = Credential.of(token.payload, api_settings.USER_ID_CLAIM, api_settings.REVOKE_TOKEN_CLAIM)
+    except ExpiredTokenError:
+        logger.info("socket authentication refused: %s", AuthCause.TOKEN_EXPIRED)
+        return AuthCause.TOKEN_EXPIRED
+    except (TokenError, KeyError, TypeError, ValueError) as exc:
         # The reason, never the token: tokens stay out of logs.
         logger.info("socket authentication refused: %s", type(exc).__name__)
-        return AnonymousUser()
-    user = await user_loader().load(user_id)
-    if user is None or (api_settings.CHECK_USER_IS_ACTIVE and not user.is_active):
-        logger.info("socket authentication refused: %s", "unknown user" if user is None else "inactive user")
-        return AnonymousUser()
-    if api_settings.CHECK_REVOKE_TOKEN and token.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(
-        user.password
-    ):
-        logger.info("socket authentication refused: token revoked by a password change")
-        return AnonymousUser()
-    return user
+        return AuthCause.TOKEN_INVALID
+    user, login = await asyncio.gather(
+        user_loader().load(credential.user_id),
+        login_loader().load(credential.login_id) if credential.login_id else _nothing(),
+    )
+    account = account_of(user) if user is not None else None
+    cause = verdict(credential, account, login, check_password=api_settings.CHECK_REVOKE_TOKEN)
+    if cause is not None:
+        logger.info("socket authentication refused: %s", "unknown user" if user is None else cause)
+        return cause
+    return SocketAuth(user, credential)
+
+
+async def _nothing() -> None:
+    return None
 
 
 class JWTAuthMiddleware:
-    """Sets scope["user"] (AnonymousUser when the token is missing or bad) and the subprotocol to answer."""
+    """Sets scope["user"] (AnonymousUser when the token is missing or bad), scope["cn_credential"] (the token's
+    claims, for the socket's lifetime and revocation) and the subprotocol to answer."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
         raw, answer = token_from_scope(scope)
-        user = await user_for_token(raw) if raw else AnonymousUser()
-        scope = {**scope, "user": user, "cn_subprotocol": answer}
+        outcome = await authenticate(raw) if raw else None
+        if isinstance(outcome, SocketAuth):
+            user, credential = outcome.user, outcome.credential
+        else:
+            user, credential = AnonymousUser(), None
+        scope = {**scope, "user": user, "cn_credential": credential, "cn_subprotocol": answer}
         return await self.inner(scope, receive, send)
 
 
@@ -100,4 +124,4 @@ def origin_checked(application: Any) -> BrowserOriginValidator:
     return BrowserOriginValidator(application, allowed_origins())
 
 
-__all__ = ["JWTAuthMiddleware", "origin_checked", "token_from_scope"]
+__all__ = ["JWTAuthMiddleware", "SocketAuth", "authenticate", "origin_checked", "token_from_scope"]

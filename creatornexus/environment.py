@@ -26,7 +26,10 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 CommaList = Annotated[list[str], NoDecode]
 
 # Prefixes of this service's variables: one in the environment that is not declared below is probably a typo.
-OWN_PREFIXES = ("DJANGO_", "WS_", "STREAM_", "OPENAI_", "JWT_", "REDIS_", "AUTH_RATE_", "MOCK_", "SHUTDOWN_")
+OWN_PREFIXES = (
+    *("DJANGO_", "WS_", "STREAM_", "OPENAI_", "JWT_", "REDIS_", "AUTH_RATE_", "MOCK_", "SHUTDOWN_"),
+    *("QUOTA_", "USER_DAILY_", "LOG_", "METRICS_"),
+)
 # Variables with those prefixes that belong to someone else (Django, the test run).
 FOREIGN = frozenset({"DJANGO_SETTINGS_MODULE", "DJANGO_ALLOW_ASYNC_UNSAFE", "DJANGO_COLORS", "REDIS_TEST_URL"})
 
@@ -50,6 +53,8 @@ class Environment(BaseSettings):
     DJANGO_SECURE_HSTS_PRELOAD: bool | None = None
     DJANGO_SECURE_COOKIES: bool | None = None
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    LOG_FORMAT: Literal["", "json", "plain"] = ""  # "": json unless DEBUG
+    METRICS_TOKEN: str = ""
 
     # Storage
     DATABASE_URL: str = ""
@@ -74,7 +79,10 @@ class Environment(BaseSettings):
     WS_MAX_FRAME_BYTES: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 64 * 1024
     WS_MAX_BUFFERED_BYTES: Annotated[int, Field(ge=64 * 1024)] = 1024 * 1024
     WS_MAX_STREAMS_PER_CONNECTION: PositiveInt = 3
-    WS_MAX_STREAMS_PER_USER: PositiveInt = 5
+    WS_MAX_STREAMS_PER_USER: NonNegativeInt = 5  # 0 = no limit
+    WS_MAX_CONNECTIONS_PER_USER: NonNegativeInt = 20  # 0 = no limit
+    QUOTA_LEASE_TTL_S: Annotated[float, Field(ge=1)] = 6
+    USER_DAILY_WORD_LIMIT: NonNegativeInt = 0  # 0 = no limit
     WS_RATE_LIMIT_BURST: PositiveInt = 60
     WS_RATE_LIMIT_PER_S: PositiveFloat = 20
 

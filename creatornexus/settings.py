@@ -87,8 +87,9 @@ def proxy_ssl_header(name: str) -> tuple[str, str] | None:
 
 # HTTPS. The defaults are production's (DEBUG off); local use (DEBUG on) serves plain HTTP.
 SECURE_SSL_REDIRECT = _or(ENV.DJANGO_SECURE_SSL_REDIRECT, not DEBUG)
-# Load balancers probe processes over plain HTTP, inside the network: a redirect would fail the probe.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Load balancers probe processes (and Prometheus scrapes each one) over plain HTTP, inside the network: a redirect
+# would fail the probe or the scrape.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Only the header a TLS-terminating proxy sets (and overwrites): a client could send it too.
 SECURE_PROXY_SSL_HEADER = proxy_ssl_header(ENV.DJANGO_SECURE_PROXY_SSL_HEADER)
 SECURE_HSTS_SECONDS = _or(ENV.DJANGO_SECURE_HSTS_SECONDS, 0 if DEBUG else 31_536_000)
@@ -107,6 +108,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from here: the docs page works offline
+    "rest_framework_simplejwt.token_blacklist",  # rotated and logged-out refresh tokens are refused
     "channels",
     "accounts",
     "streaming",
@@ -241,13 +245,39 @@ AUTH_RATE_LIMITS = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework_simplejwt.authentication.JWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.CheckedJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "creatornexus.openapi.AutoSchema",
     # Proxies in front whose X-Forwarded-For is trusted for the client address; 0 = the peer's address.
     "NUM_PROXIES": ENV.NUM_PROXIES,
+}
+
+# The OpenAPI schema at /api/schema/ (docs page: /api/docs/); the socket protocol is docs/asyncapi.yaml.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CreatorNexus Streaming API",
+    "DESCRIPTION": "Saved scripts, tokens, operator stats and health. Scripts are written over the WebSocket "
+    "at /ws/stream/ (docs/protocol.md, docs/asyncapi.yaml).",
+    "VERSION": "1",
+    # 3.1: every schema is plain JSON Schema (2020-12), so tests check real responses with jsonschema.
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # Requests and responses as separate components: a response is checked against what it really holds.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ScriptStatus": "streaming.models.StreamSession.Status",
+        "ProviderName": ["mock", "openai"],
+        "ChannelLayer": ["redis", "in-memory"],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "creatornexus.openapi.nullable_as_type_list",
+    ],
 }
 
 SIMPLE_JWT = {
@@ -255,6 +285,11 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=ENV.JWT_ACCESS_TTL_S),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=ENV.JWT_REFRESH_TTL_S),
     "UPDATE_LAST_LOGIN": False,
+    # Every refresh hands out the next refresh token and blacklists the one used: a stolen one works once at most.
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    # Tokens carry a digest of the password hash they were issued under: a new password revokes them all.
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 OPENAI_API_KEY = ENV.OPENAI_API_KEY
@@ -271,7 +306,13 @@ STREAMING: dict[str, Any] = {
     # On SIGTERM/SIGINT generations run on this long before they end with shutting_down (under a 30 s kill timeout).
     "SHUTDOWN_GRACE_S": ENV.SHUTDOWN_GRACE_S,
     "MAX_STREAMS_PER_CONNECTION": ENV.WS_MAX_STREAMS_PER_CONNECTION,
+    # Per user over the whole cluster (leases in the store); 0 = no limit.
     "MAX_STREAMS_PER_USER": ENV.WS_MAX_STREAMS_PER_USER,
+    "MAX_CONNECTIONS_PER_USER": ENV.WS_MAX_CONNECTIONS_PER_USER,
+    # A killed process's share of those limits lapses within this long; leases are renewed every third of it.
+    "QUOTA_LEASE_TTL_S": ENV.QUOTA_LEASE_TTL_S,
+    # Words a user may have generated per UTC day before `generate` is refused (quota_exceeded); 0 = no limit.
+    "DAILY_WORD_LIMIT": ENV.USER_DAILY_WORD_LIMIT,
     # Token bucket per connection: a burst, then a steady rate of frames per second.
     "RATE_LIMIT_BURST": ENV.WS_RATE_LIMIT_BURST,
     "RATE_LIMIT_PER_S": ENV.WS_RATE_LIMIT_PER_S,
@@ -291,13 +332,38 @@ STREAMING: dict[str, Any] = {
     "AI_FALLBACK": ENV.AI_FALLBACK,
 }
 
+# A scrape token for /metrics (Authorization: Bearer <token>), for Prometheus; staff access tokens work too.
+METRICS_TOKEN = ENV.METRICS_TOKEN
+# A bearer secret that grants reading every process's counters: long enough not to be guessed.
+MIN_METRICS_TOKEN_LENGTH = 32
+if METRICS_TOKEN and len(METRICS_TOKEN) < MIN_METRICS_TOKEN_LENGTH:
+    raise ImproperlyConfigured(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters long")
+
+# One JSON object per line for log collectors (production), or plain lines for a person (local use).
+LOG_FORMAT = ENV.LOG_FORMAT or ("plain" if DEBUG else "json")
+
+LOGGING_CONFIG = "creatornexus.logformat.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # Tokens travel in ?token= and servers log request paths: every record is redacted before it is written.
-    "filters": {"redact_tokens": {"()": "creatornexus.redact.RedactTokens"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tokens"]}},
+    "filters": {
+        # Tokens travel in ?token= and servers log request paths: every record is redacted before it is written.
+        "redact_tokens": {"()": "creatornexus.redact.RedactTokens"},
+        # The connection, session and user a line is about (creatornexus/logcontext.py).
+        "log_context": {"()": "creatornexus.logcontext.StampContext"},
+    },
+    "formatters": {
+        "json": {"()": "creatornexus.logformat.JsonFormatter"},
+        "plain": {"()": "creatornexus.logformat.PlainFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            # Redaction first: the formatter only ever sees redacted records.
+            "filters": ["redact_tokens", "log_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": ENV.LOG_LEVEL},
     "loggers": {
         # Loggers that bring their own handlers (Django's defaults; uvicorn's, set up before it imports the app)

@@ -1,4 +1,5 @@
-"""Read-only admin for connections and stream sessions: operators audit, they do not edit.
+"""Read-only admin for connections, stream sessions and daily usage: operators audit, they do not edit; one action
+acts: cancelling running sessions, wherever they run.
 
 Lists fit a 1280 px screen: short ids (the full id is on the detail page and in the tooltip), compact times,
 close codes with their meaning, and links both ways between a connection and its sessions.
@@ -9,17 +10,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.contrib import admin
-from django.db.models import Case, Count, QuerySet, Value, When
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from streaming.models import Connection, StreamSession
+from streaming.models import Connection, DailyUsage, StreamSession
 from streaming.prompts import PLATFORM_NAMES
 from streaming.protocol import CLOSE_REASONS, CloseCode, Platform
+from streaming.registry import get_registry
 
 SHORT_ID_CHARS = 8
 TOPIC_LIST_CHARS = 60
@@ -215,8 +220,20 @@ _SESSION_SECTIONS: list[tuple[str | None, tuple[str, ...]]] = [
 ]
 
 
+async def cancel_everywhere(session_ids: list[str]) -> None:
+    """Stop these generations on whatever process runs them (this one at once, others within a control tick).
+
+    Called from the admin's sync view through async_to_sync: under the ASGI server that runs on the server's own
+    event loop, so without Redis it is the registry that runs every generation.
+    """
+    registry = await get_registry()
+    for session_id in session_ids:
+        await registry.cancel_anywhere(session_id)
+
+
 @admin.register(StreamSession)
 class StreamSessionAdmin(ReadOnlyAdmin):
+    actions = ["cancel_running"]
     list_display = [
         "short",
         "owner",
@@ -234,6 +251,21 @@ class StreamSessionAdmin(ReadOnlyAdmin):
     list_select_related = ["owner"]
     fieldsets = [(title, {"fields": fields}) for title, fields in _SESSION_SECTIONS]
     readonly_fields = [field for _, fields in _SESSION_SECTIONS for field in fields]
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """Stopping a generation acts on it: it takes the change permission on sessions, not just the view."""
+        return bool(request.user.has_perm("streaming.change_streamsession"))
+
+    @admin.action(description="Cancel selected running sessions", permissions=["cancel"])
+    def cancel_running(self, request: HttpRequest, queryset: QuerySet[StreamSession]) -> None:
+        running = queryset.filter(status=StreamSession.Status.RUNNING)
+        session_ids = [str(session_id) for session_id in running.values_list("session_id", flat=True)]
+        skipped = queryset.count() - len(session_ids)
+        async_to_sync(cancel_everywhere)(session_ids)
+        message = f"Asked {len(session_ids)} running session(s) to stop; their viewers get stream.cancelled."
+        if skipped:
+            message += f" {skipped} selected session(s) had already ended and were left as they are."
+        self.message_user(request, message, messages.SUCCESS if session_ids else messages.WARNING)
 
     def get_ordering(self, request: HttpRequest) -> list[Any]:
         """Running sessions first (what an operator looks for), then the newest."""
@@ -289,3 +321,48 @@ class StreamSessionAdmin(ReadOnlyAdmin):
         connection = Connection.objects.select_related("user").filter(id=obj.connection_id).first()
         label = str(connection) if connection else f"{short_id(obj.connection_id)} (not recorded yet)"
         return format_html('<a href="{}" title="{}">{}</a>', url, str(obj.connection_id), label)
+
+
+def _count_of(rows: QuerySet[Any], by: str) -> Coalesce:
+    """How many of `rows` (filtered on an OuterRef) as a subquery annotation: one query for the whole page."""
+    counted = rows.order_by().values(by).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+@admin.register(DailyUsage)
+class DailyUsageAdmin(ReadOnlyAdmin):
+    """Per-user words per UTC day against USER_DAILY_WORD_LIMIT; today's rows also show what runs right now."""
+
+    list_display = ["user", "day", "words_of_budget", "generations", "streams_now", "sockets_now"]
+    list_filter = ["day"]
+    search_fields = ["user__username"]
+    date_hierarchy = "day"
+    list_select_related = ["user"]
+    fields = readonly_fields = ("user", "day", "words", "generations")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DailyUsage]:
+        running = StreamSession.objects.filter(owner=OuterRef("user"), status=StreamSession.Status.RUNNING)
+        open_rows = Connection.objects.filter(user=OuterRef("user"), closed_at=None)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                streams_running=_count_of(running, "owner"),
+                sockets_open=_count_of(open_rows, "user"),
+            )
+        )
+
+    @admin.display(description="words", ordering="words")
+    def words_of_budget(self, obj: DailyUsage) -> str:
+        limit = int(settings.STREAMING["DAILY_WORD_LIMIT"])
+        if limit <= 0:
+            return f"{obj.words:,}"
+        return f"{obj.words:,} / {limit:,} ({obj.words * 100 // limit}%)"
+
+    @admin.display(description="running streams")
+    def streams_now(self, obj: DailyUsage) -> int | str:
+        return getattr(obj, "streams_running", 0) if obj.day == timezone.now().date() else "-"
+
+    @admin.display(description="open sockets")
+    def sockets_now(self, obj: DailyUsage) -> int | str:
+        return getattr(obj, "sockets_open", 0) if obj.day == timezone.now().date() else "-"

@@ -13,9 +13,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
 
-from streaming import protocol, services
+from accounts.credentials import Credential
+from accounts.middleware import SocketAuth, authenticate
+from creatornexus import logcontext
+from streaming import metrics, protocol, services
 from streaming.outbox import Outbox
 from streaming.protocol import (
+    AUTH_CLOSES,
+    Auth,
+    AuthCause,
     Cancel,
     ClientError,
     CloseCode,
@@ -28,6 +34,7 @@ from streaming.protocol import (
 from streaming.ratelimit import TokenBucket
 from streaming.registry import ProcessRegistry, get_registry
 from streaming.sessions import SessionsOfConnection
+from streaming.store.quota import Lease, LeaseKind
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +48,25 @@ class StreamConsumer(AsyncWebsocketConsumer):
     registry: ProcessRegistry | None = None
     sessions: SessionsOfConnection | None = None
     connection_id: str = ""
+    user_id: int = 0
     outbox: Outbox
-    # Set by the drain once this socket is being closed: nothing is sent after the close frame.
+    # Set once this socket is being closed (drain, auth ended): nothing is sent after the close frame.
     leaving: bool = False
+    # The claims of the access token this socket lives on (accounts.middleware); an auth frame replaces it.
+    credential: Credential | None = None
     gone: asyncio.Event  # set by disconnect(), once the connection row is logged
+    # The handshake was refused (HTTP 403 while draining): there was no socket, so no close code to count.
+    refused: bool = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Every frame leaves through the outbox, whose writer task lives exactly as long as this consumer."""
+        """Every frame leaves through the outbox, whose writer task lives exactly as long as this consumer.
+
+        This task is the socket's: what it logs, and every task it starts (the writer, generations), names the
+        connection and its user.
+        """
+        self.connection_id = str(uuid.uuid4())
+        user = scope.get("user")
+        logcontext.bind_connection(self.connection_id, user.pk if user is not None and user.is_authenticated else None)
         self.outbox = Outbox(send, settings.STREAMING["MAX_BUFFERED_BYTES"])
         self.outbox.start()
         try:
@@ -81,17 +100,24 @@ class StreamConsumer(AsyncWebsocketConsumer):
         registry = await get_registry()
         if registry.draining:
             # Refused before accept (HTTP 403): the load balancer takes the client to another process.
+            self.refused = True
             await self.close()
             return
         user = self.scope.get("user")
         subprotocol = self.scope.get("cn_subprotocol")
-        if user is None or not user.is_authenticated:
+        self.credential = self.scope.get("cn_credential")
+        if user is None or not user.is_authenticated or self.credential is None:
             # Accept, then close at once: browsers only see close codes (4401) on an opened socket.
             await self.accept(subprotocol)
             await self.close_with(CloseCode.UNAUTHORIZED)
             return
+        if not await registry.leases.claim(Lease(LeaseKind.SOCKETS, user.pk, self.connection_id)):
+            # The user's sockets over every process are at WS_MAX_CONNECTIONS_PER_USER: this one is refused.
+            await self.accept(subprotocol)
+            await self.close_with(CloseCode.TOO_MANY_CONNECTIONS)
+            return
         self.registry = registry
-        self.connection_id = str(uuid.uuid4())
+        self.user_id = user.pk
         self.last_received = self.last_pinged = time.monotonic()
         self.ping_counter = 0
         knobs = settings.STREAMING
@@ -110,20 +136,33 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.gone = asyncio.Event()
         await self.accept(subprotocol)
         self.registry.connections.add(self)
-        await self.send_frame(protocol.connection_established(self.connection_id, user.pk, user.get_username()))
+        metrics.CONNECTIONS_OPENED.inc()
+        logger.info("connection opened from %s", self._client_address())
+        established = protocol.connection_established(
+            self.connection_id, user.pk, user.get_username(), token_expires_at=self.credential.expires_at
+        )
+        await self.send_frame(established)
 
     async def disconnect(self, code: int) -> None:
+        if not self.refused:
+            metrics.CONNECTIONS_CLOSED.labels(str(code)).inc()
         if self.registry is None or self.sessions is None:
             return
+        logger.info("connection closed with %s", code)
         self.registry.connections.discard(self)
         await self.sessions.close()
         self.registry.log_close(services.ConnectionClosed(self.connection_id, code, timezone.now()))
+        await self.registry.leases.release(Lease(LeaseKind.SOCKETS, self.user_id, self.connection_id))
         self.gone.set()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.sessions is None or self.leaving:
             return
         self.last_received = time.monotonic()
+        if self.credential is None or self.credential.expired(time.time()):
+            # Expired is expired: not one more frame is handled, even if the tick has not closed it yet.
+            await self.end_auth(AuthCause.TOKEN_EXPIRED)
+            return
         try:
             self._admit()
             frame = protocol.parse_client_frame(text_data, bytes_data, settings.STREAMING["MAX_FRAME_BYTES"])
@@ -135,10 +174,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 raise
         except ClientError as exc:
             if exc.code is not ErrorCode.RATE_LIMITED or self.bucket.should_report(self.last_received):
-                await self.send_frame(protocol.error(exc.code, exc.message, exc.request_id))
+                await self.send_error(exc.code, exc.message, exc.request_id, exc.details)
         except Exception:
             logger.exception("frame handling failed on connection %s", self.connection_id)
-            await self.send_frame(protocol.error(ErrorCode.INTERNAL_ERROR, "The server failed to handle that frame."))
+            await self.send_error(ErrorCode.INTERNAL_ERROR, "The server failed to handle that frame.")
 
     def _admit(self) -> None:
         if not self.bucket.take(self.last_received):
@@ -157,13 +196,43 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 await self.sessions.cancel(frame)
             case Resume():
                 await self.sessions.resume(frame)
+            case Auth():
+                await self.handle_auth(frame)
+
+    async def handle_auth(self, frame: Auth) -> None:
+        """A fresh access token of the same user extends the socket's life; any other token ends it (4401)."""
+        assert self.credential is not None
+        outcome = await authenticate(frame.token)
+        if not isinstance(outcome, SocketAuth):
+            await self.end_auth(AuthCause.AUTH_TOKEN_EXPIRED if outcome is AuthCause.TOKEN_EXPIRED else outcome)
+        elif outcome.credential.user_id != self.credential.user_id:
+            await self.end_auth(AuthCause.OTHER_USER)
+        else:
+            self.credential = outcome.credential
+            await self.send_frame(protocol.auth_ok(outcome.credential.expires_at))
+
+    async def end_auth(self, cause: AuthCause) -> None:
+        """Authentication no longer holds: stop delivering, close with the cause's code and reason. The generations
+        go on (the registry owns them): the client signs in or refreshes again, reconnects and resumes."""
+        if self.leaving:
+            return
+        self.leaving = True
+        logger.info("closing connection %s: %s", self.connection_id, cause)
+        if self.registry is not None:
+            self.registry.connections.discard(self)
+        if self.sessions is not None:
+            await self.sessions.close()
+        code, reason = AUTH_CLOSES[cause]
+        self.outbox.close(code, reason)
 
     async def tick(self, now: float) -> None:
-        """Called by the registry every second: server pings and the idle timeout."""
+        """Called by the registry every second: token expiry, server pings and the idle timeout."""
         knobs = settings.STREAMING
         if self.leaving:
             return
-        if now - self.last_received >= knobs["CONNECTION_TIMEOUT_S"]:
+        if self.credential is not None and self.credential.expired(time.time()):
+            await self.end_auth(AuthCause.TOKEN_EXPIRED)
+        elif now - self.last_received >= knobs["CONNECTION_TIMEOUT_S"]:
             if self.registry is not None:
                 self.registry.connections.discard(self)
             await self.close_with(CloseCode.IDLE_TIMEOUT)
@@ -171,6 +240,13 @@ class StreamConsumer(AsyncWebsocketConsumer):
             self.last_pinged = now
             self.ping_counter += 1
             await self.send_frame(protocol.ping(self.ping_counter))
+
+    async def send_error(
+        self, code: ErrorCode, message: str, request_id: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
+        """An error frame (the connection stays open), counted by code."""
+        metrics.ERROR_FRAMES.labels(code.value).inc()
+        await self.send_frame(protocol.error(code, message, request_id, details))
 
     async def send_frame(self, frame: dict[str, Any]) -> None:
         self.outbox.put(protocol.encode(frame))

@@ -1,4 +1,4 @@
-"""Rows an operator audits: one per WebSocket connection, one per generation (stream session)."""
+"""Rows an operator audits: one per WebSocket connection, one per generation (stream session), one per user-day."""
 
 from __future__ import annotations
 
@@ -70,3 +70,23 @@ class StreamSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic[:40]} ({self.status})"
+
+
+class DailyUsage(models.Model):
+    """Words a user's generations wrote on one UTC day, for operators; the quota itself counts in the store.
+
+    Written once per generation, when it ends: a generation that spans midnight counts on the day it ended.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="daily_usage")
+    day = models.DateField(db_index=True)
+    words = models.PositiveIntegerField(default=0)
+    generations = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "-words"]
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="daily_usage_one_row_per_user_day")]
+        verbose_name_plural = "daily usage"
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} · {self.day} · {self.words} words"

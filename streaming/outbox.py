@@ -10,12 +10,14 @@ adds at most websockets' write_limit (64 KiB) and one frame.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 from enum import Enum
 from typing import Any
 
+from creatornexus import logcontext
 from streaming.protocol import CLOSE_REASONS, CloseCode
 
 logger = logging.getLogger(__name__)
@@ -40,13 +42,14 @@ class FrameQueue:
     """The outbox's rules, free of I/O: order kept, a byte limit, a close that goes out after the frames before it,
     and nothing after the close."""
 
-    __slots__ = ("close_code", "finished", "frames", "limit", "size")
+    __slots__ = ("close_code", "close_reason", "finished", "frames", "limit", "size")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.frames: deque[str] = deque()
         self.size = 0  # bytes queued, not yet handed to the server
         self.close_code: CloseCode | None = None  # set once; frames put after it are dropped
+        self.close_reason: str | None = None  # said instead of the code's CLOSE_REASONS text when set
         self.finished = False  # the close was taken, or the socket failed: the queue stays empty
 
     def put(self, text: str) -> Put:
@@ -61,11 +64,12 @@ class FrameQueue:
         self.frames.append(text)
         return Put.QUEUED
 
-    def close(self, code: CloseCode) -> bool:
+    def close(self, code: CloseCode, reason: str | None = None) -> bool:
         """Close after the frames already queued; the first close wins (False for a later one)."""
         if self.close_code is not None or self.finished:
             return False
         self.close_code = code
+        self.close_reason = reason
         return True
 
     def pop(self) -> str | None:
@@ -105,9 +109,12 @@ class Outbox:
         self._retired: asyncio.Task[None] | None = None
         self._writing = False
         self._ended = asyncio.Event()
+        # The socket's log context (its connection and user): its writers and its overflow line name this socket,
+        # whichever task (another socket's generation) put the frame that overflowed.
+        self._log_context = contextvars.copy_context()
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._run(), name="outbox")
+        self._writer = asyncio.create_task(self._run(), name="outbox", context=self._log_context.copy())
 
     def put(self, text: str) -> None:
         """The hot path (once per word per socket): no allocation beyond the queue slot, no await."""
@@ -117,9 +124,9 @@ class Outbox:
         elif result is Put.OVERFLOW:
             self._overflowed()
 
-    def close(self, code: CloseCode) -> None:
-        """Send the close after the frames already queued; frames put later are dropped."""
-        if self.queue.close(code):
+    def close(self, code: CloseCode, reason: str | None = None) -> None:
+        """Send the close after the frames already queued (with `reason`, else the code's); later frames are dropped."""
+        if self.queue.close(code, reason):
             self._wake.set()
 
     async def wait_closed(self) -> None:
@@ -136,7 +143,11 @@ class Outbox:
         self._ended.set()
 
     def _overflowed(self) -> None:
-        logger.info("closing a socket that stopped reading (more than %d bytes queued)", self.queue.limit)
+        logger.info(
+            "closing a socket that stopped reading (more than %d bytes queued)",
+            self.queue.limit,
+            extra=logcontext.bound_in(self._log_context),
+        )
         if self._writing and self._writer is not None:
             # The writer waits on a client that does not read: stop it, and a fresh writer sends the close now.
             self._writer.cancel()
@@ -158,7 +169,8 @@ class Outbox:
                 self._writing = False
                 code = queue.take_close()
                 if code is not None:
-                    await self._send({"type": "websocket.close", "code": int(code), "reason": CLOSE_REASONS[code]})
+                    reason = queue.close_reason or CLOSE_REASONS[code]
+                    await self._send({"type": "websocket.close", "code": int(code), "reason": reason})
                     break
         except Exception as exc:
             # The server refused the frame: the socket is closing or gone; its disconnect follows.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -34,6 +34,7 @@ class ErrorCode(StrEnum):
     AI_REFUSED = "ai_refused"
     WORKER_LOST = "worker_lost"
     SHUTTING_DOWN = "shutting_down"
+    QUOTA_EXCEEDED = "quota_exceeded"  # the daily word budget is spent; the error frame carries `resets_at`
 
 
 class CloseCode(IntEnum):
@@ -45,6 +46,7 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403
     IDLE_TIMEOUT = 4408
     TOO_SLOW = 4413  # more than WS_MAX_BUFFERED_BYTES of frames unread: reconnect and resume
+    TOO_MANY_CONNECTIONS = 4429  # the user has WS_MAX_CONNECTIONS_PER_USER sockets open across the cluster
 
 
 CLOSE_REASONS: dict[CloseCode, str] = {
@@ -54,17 +56,59 @@ CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.FORBIDDEN: "This account may not use the service.",
     CloseCode.IDLE_TIMEOUT: "Nothing received for too long.",
     CloseCode.TOO_SLOW: "Frames were not read fast enough; reconnect and resume.",
+    CloseCode.TOO_MANY_CONNECTIONS: "Too many open connections for this user; close one first.",
+}
+
+
+class AuthCause(StrEnum):
+    """Why an open socket's authentication ended (the value names it in logs); AUTH_CLOSES gives code and reason."""
+
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 (a cause's name, no secret)
+    TOKEN_INVALID = "token_invalid"  # noqa: S105 (a cause's name, no secret)
+    AUTH_TOKEN_EXPIRED = "auth_token_expired"  # noqa: S105 (a cause's name, no secret)
+    OTHER_USER = "other_user"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a cause's name, no secret)
+    LOGGED_OUT = "logged_out"
+    SIGNED_OUT_EVERYWHERE = "signed_out_everywhere"
+    CLOSED_BY_OPERATOR = "closed_by_operator"
+    DEACTIVATED = "deactivated"
+
+
+# The close of a socket whose authentication ended: 4401 = sign in (or refresh) again, 4403 = stop.
+# Reasons stay under 123 bytes (a close frame's limit) and say what happened, for logs and for the user.
+AUTH_CLOSES: dict[AuthCause, tuple[CloseCode, str]] = {
+    AuthCause.TOKEN_EXPIRED: (CloseCode.UNAUTHORIZED, "The access token expired; send a fresh one in an auth frame."),
+    AuthCause.TOKEN_INVALID: (CloseCode.UNAUTHORIZED, "The auth frame's token is not a valid access token."),
+    AuthCause.AUTH_TOKEN_EXPIRED: (CloseCode.UNAUTHORIZED, "The auth frame's token has already expired."),
+    AuthCause.OTHER_USER: (CloseCode.UNAUTHORIZED, "The auth frame's token belongs to another user."),
+    AuthCause.PASSWORD_CHANGED: (CloseCode.UNAUTHORIZED, "The password was changed; sign in again."),
+    AuthCause.LOGGED_OUT: (CloseCode.UNAUTHORIZED, "This login was signed out."),
+    AuthCause.SIGNED_OUT_EVERYWHERE: (CloseCode.UNAUTHORIZED, "Every login of this account was signed out."),
+    AuthCause.CLOSED_BY_OPERATOR: (CloseCode.UNAUTHORIZED, "An operator signed this account out."),
+    AuthCause.DEACTIVATED: (CloseCode.FORBIDDEN, "This account was deactivated."),
 }
 
 
 class ClientError(Exception):
     """A request the client got wrong; the connection stays open and gets one `error` frame."""
 
-    def __init__(self, code: ErrorCode, message: str, request_id: str | None = None) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, request_id: str | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.request_id = request_id
+        self.details = details or {}  # extra fields of the error frame (quota_exceeded: resets_at)
+
+
+def quota_exceeded(limit: int, resets_at: datetime) -> ClientError:
+    """The user's daily word budget is spent: the error says when it resets (ISO 8601 UTC)."""
+    return ClientError(
+        ErrorCode.QUOTA_EXCEEDED,
+        f"You have used today's budget of {limit} words; it resets at midnight UTC.",
+        details={"resets_at": iso(resets_at)},
+    )
 
 
 class Platform(StrEnum):
@@ -87,6 +131,8 @@ MIN_DURATION_S = 5
 TOPIC_MAX_CHARS = 500
 STYLE_MAX_CHARS = 200
 REQUEST_ID_MAX_CHARS = 100
+# Far above any access token SimpleJWT signs (a few hundred characters), far below the frame limit.
+TOKEN_MAX_CHARS = 4096
 # The largest integer a JavaScript client holds exactly (Number.MAX_SAFE_INTEGER), far above any script's word
 # count and within every store's index range (Redis LRANGE takes signed 64-bit indexes).
 MAX_SEQ = 2**53 - 1
@@ -143,7 +189,14 @@ class Resume:
     request_id: str | None = None
 
 
-ClientFrame = Ping | Pong | ScriptRequest | Cancel | Resume
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """A fresh access token for this socket (in-band refresh); repr hides it, so no log can show it."""
+
+    token: str = field(repr=False)
+
+
+ClientFrame = Ping | Pong | ScriptRequest | Cancel | Resume | Auth
 
 
 def parse_client_frame(text: str | None, data: bytes | None, max_bytes: int) -> ClientFrame:
@@ -263,12 +316,22 @@ def _parse_resume(frame: dict[str, Any], request_id: str | None) -> Resume:
     return Resume(session_id=_session_id(frame), last_seq=last_seq, request_id=request_id)
 
 
+def _parse_auth(frame: dict[str, Any], _request_id: str | None) -> Auth:
+    token = frame.get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise _bad("'token' must be a non-empty string (an access token).")
+    if len(token) > TOKEN_MAX_CHARS:
+        raise _bad(f"'token' is limited to {TOKEN_MAX_CHARS} characters.")
+    return Auth(token=token.strip())
+
+
 _PARSERS: dict[str, Callable[[dict[str, Any], str | None], ClientFrame]] = {
     "ping": _parse_ping,
     "pong": lambda frame, _request_id: Pong(id=frame.get("id")),
     "generate": _parse_generate,
     "cancel": _parse_cancel,
     "resume": _parse_resume,
+    "auth": _parse_auth,
 }
 
 
@@ -279,11 +342,23 @@ def encode(frame: dict[str, Any]) -> str:
     return orjson.dumps(frame).decode()
 
 
+def iso(moment: datetime) -> str:
+    """ISO 8601 in UTC with a Z, as every time on the wire."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return iso(datetime.now(UTC))
 
 
-def connection_established(connection_id: str, user_id: int, username: str) -> dict[str, Any]:
+def iso_utc(epoch_s: float) -> str:
+    """An instant as ISO 8601 UTC with a Z, whole seconds (token expiries are whole seconds)."""
+    return datetime.fromtimestamp(int(epoch_s), UTC).isoformat().replace("+00:00", "Z")
+
+
+def connection_established(
+    connection_id: str, user_id: int, username: str, *, token_expires_at: float
+) -> dict[str, Any]:
     from django.conf import settings
 
     knobs = settings.STREAMING
@@ -294,7 +369,13 @@ def connection_established(connection_id: str, user_id: int, username: str) -> d
         "heartbeat_interval": knobs["HEARTBEAT_INTERVAL_S"],
         "connection_timeout": knobs["CONNECTION_TIMEOUT_S"],
         "protocol": PROTOCOL_VERSION,
+        "token_expires_at": iso_utc(token_expires_at),
     }
+
+
+def auth_ok(token_expires_at: float) -> dict[str, Any]:
+    """The socket now lives until the new token's expiry."""
+    return {"type": "auth.ok", "token_expires_at": iso_utc(token_expires_at)}
 
 
 def pong(ping_id: Any) -> dict[str, Any]:
@@ -305,8 +386,10 @@ def ping(ping_id: int) -> dict[str, Any]:
     return {"type": "ping", "id": ping_id}
 
 
-def error(code: ErrorCode, message: str, request_id: str | None = None) -> dict[str, Any]:
-    frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
+def error(
+    code: ErrorCode, message: str, request_id: str | None = None, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code.value, "message": message, **(details or {})}
     if request_id is not None:
         frame["request_id"] = request_id
     return frame

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
@@ -16,12 +17,15 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from streaming import services, sweeps
+from accounts import revocation
+from creatornexus import logcontext
+from streaming import metrics, quotas, services, sweeps
 from streaming.perloop import PerLoop
 from streaming.protocol import CloseCode, ErrorCode
 from streaming.providers.base import Provider
 from streaming.runner import LiveStream, run_generation
 from streaming.store import StreamStore, get_store
+from streaming.store.quota import Lease, LeaseKind
 from streaming.sweeps import group_name
 
 logger = logging.getLogger(__name__)
@@ -31,6 +35,9 @@ CONTROL_INTERVAL_S = 0.25
 HOUSEKEEPING_INTERVAL_S = 1.0
 # Connection rows are written this often, on the database loop: never in the way of words or heartbeats.
 ROWS_INTERVAL_S = 0.5
+# Every open socket's login and account are checked against the database this often (accounts/revocation.py):
+# a revocation closes sockets on every process within this plus one query, well inside the promised 5 s.
+REVOCATION_INTERVAL_S = 2.0
 # Generations get this long to end on their own when the registry closes, before they are cancelled outright.
 CLOSE_TIMEOUT_S = 5.0
 # Backoff of the process channel's reader while the channel layer (Redis) is unreachable.
@@ -57,14 +64,19 @@ class ProcessRegistry:
         self.channel_name: str | None = None
         self._channel_ready = asyncio.Event()
         self.started_at = time.time()
+        # When the heartbeat last reached the store (monotonic): /metrics shows its age.
+        self.heartbeat_at = time.monotonic()
         self._loops: list[asyncio.Task[None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._next_row_sweep = 0.0
+        # Sockets opening now were just checked at their handshake: the first pass comes one interval later.
+        self._next_revocation_pass = time.monotonic() + REVOCATION_INTERVAL_S
         self._swept_at_start = False
         # Connection rows wait here for the next tick: one DB hop per tick, not one per handshake.
         self._opened: list[services.ConnectionOpened] = []
         self._closed: list[services.ConnectionClosed] = []
         self._rows_lock = asyncio.Lock()
+        self.leases = quotas.Leases(store, self._leases_held)
 
     def start(self) -> None:
         liveness_s = settings.STREAMING["PROCESS_TTL_S"] / 3
@@ -75,8 +87,10 @@ class ProcessRegistry:
             asyncio.create_task(every(HOUSEKEEPING_INTERVAL_S, self._tick), name="tick"),
             asyncio.create_task(self._receive_wakes(), name="wakes"),
             # Alone on its loop, with no database call: nothing else can make this process look dead.
-            asyncio.create_task(every(liveness_s, self.heartbeat), name="heartbeat"),
+            asyncio.create_task(every(liveness_s, self._beat), name="heartbeat"),
             asyncio.create_task(every(liveness_s, self._sweep_store), name="store-sweep"),
+            # This process's share of every user's quotas: renewed, so it lapses only if the process dies.
+            asyncio.create_task(every(quotas.renew_interval_s(), self.leases.renew), name="leases"),
             # Every upkeep write to the database: a slow database delays rows, never words or heartbeats.
             asyncio.create_task(every(ROWS_INTERVAL_S, self._database), name="database"),
         ]
@@ -94,6 +108,7 @@ class ProcessRegistry:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._guarded(self.store.flush(), "last words")
         await self._guarded(self.write_connection_rows(), "last connection rows")
+        await self._guarded(self.leases.aclose(), "giving back quota leases")
         try:
             await self.store.forget_process(self.process_id)
         except Exception:
@@ -156,11 +171,13 @@ class ProcessRegistry:
     def start_stream(self, live: LiveStream, provider: Provider, fallback: Provider | None) -> None:
         """Start a generation owned by this registry, not by the socket that asked for it."""
         self.streams[live.session_id] = live
+        metrics.STREAMS_STARTED.inc()
         live.task = asyncio.create_task(run_generation(live, self.store, provider, fallback), name=live.session_id)
         live.task.add_done_callback(lambda _task: self._ended(live))
 
     def _ended(self, live: LiveStream) -> None:
         self.streams.pop(live.session_id, None)
+        self.leases.release_soon(Lease(LeaseKind.STREAMS, live.owner_id, live.session_id))
         if live.remote_watched:
             self.spawn(sweeps.wake(live.session_id))
 
@@ -168,8 +185,17 @@ class ProcessRegistry:
         live = self.streams.get(session_id)
         return live is not None and live.stop()
 
-    def running_for(self, owner_id: int) -> int:
-        return sum(1 for live in self.streams.values() if live.owner_id == owner_id)
+    def _leases_held(self) -> list[Lease]:
+        """The leases this process must keep alive: one per running stream, one per open socket."""
+        streams = [Lease(LeaseKind.STREAMS, live.owner_id, sid) for sid, live in self.streams.items()]
+        sockets = [Lease(LeaseKind.SOCKETS, c.user_id, c.connection_id) for c in self.connections]
+        return streams + sockets
+
+    async def cancel_anywhere(self, session_id: str) -> None:
+        """Stop a generation wherever it runs: here at once, on another process through the store (its owner's
+        control loop acts within CONTROL_INTERVAL_S). Without Redis every generation runs here."""
+        if not self.cancel_local(session_id) and settings.REDIS_URL:
+            await self.store.request_cancel(session_id)
 
     # ------------------------------------------------------------ loops
 
@@ -205,7 +231,9 @@ class ProcessRegistry:
     async def _flush(self) -> None:
         """Write this tick's words of every stream in one round trip, then wake remote watchers once."""
         await self.store.flush()
+        now = time.monotonic()
         for live in tuple(self.streams.values()):
+            metrics.count_words(live.tally, live.seq, now)
             if live.remote_watched and live.seq > live.woken_seq:
                 live.woken_seq = live.seq
                 await sweeps.wake(live.session_id)
@@ -218,7 +246,11 @@ class ProcessRegistry:
         for session_id in ended:
             live = self.streams.get(session_id)
             if live is not None and live.fence():
-                logger.warning("session %s was ended by another process; stopping it here", session_id)
+                logger.warning(
+                    "session %s was ended by another process; stopping it here",
+                    session_id,
+                    extra=logcontext.about(connection=live.connection_id, session=session_id, user=live.owner_id),
+                )
         for session_id in cancelled:
             self.cancel_local(session_id)
         for session_id in watched:
@@ -247,9 +279,12 @@ class ProcessRegistry:
         await sweeps.sweep_lost_sessions(self.store, self.process_id)
 
     async def _database(self) -> None:
-        """Connection rows, then (every few seconds) rows left running by processes that are gone."""
+        """Connection rows, revoked sockets, then (every few seconds) rows left running by processes that are gone."""
         await self._guarded(self.write_connection_rows(), "connection rows")
         now = time.monotonic()
+        if now >= self._next_revocation_pass:
+            self._next_revocation_pass = now + REVOCATION_INTERVAL_S
+            await self._guarded(revocation.close_revoked(tuple(self.connections)), "revocation pass")
         if now < self._next_row_sweep:
             return
         ttl = settings.STREAMING["PROCESS_TTL_S"]
@@ -264,6 +299,13 @@ class ProcessRegistry:
 
     async def heartbeat(self) -> None:
         await self.store.heartbeat(self.process_id, self.info(), settings.STREAMING["PROCESS_TTL_S"])
+        self.heartbeat_at = time.monotonic()
+
+    async def _beat(self) -> None:
+        """The scheduled heartbeat, and how late it reached the store: a stalled loop shows here before it kills."""
+        due = self.heartbeat_at + settings.STREAMING["PROCESS_TTL_S"] / 3
+        await self.heartbeat()
+        metrics.HEARTBEAT_DELAY.observe(max(0.0, self.heartbeat_at - due))
 
     def info(self) -> dict[str, Any]:
         return {
@@ -352,7 +394,9 @@ async def get_registry() -> ProcessRegistry:
     """This process's registry, started on first use in the running event loop."""
     registry, new = _registries.get()
     if new:
-        registry.start()
+        logcontext.bind_process(registry.process_id)
+        # Its loops serve every socket: they must not inherit the ids of the socket or request that came first.
+        contextvars.Context().run(registry.start)
         try:
             await registry.heartbeat()
         except Exception:

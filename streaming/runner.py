@@ -11,7 +11,8 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from streaming import protocol, services
+from creatornexus import logcontext
+from streaming import metrics, protocol, services
 from streaming.lifecycle import Lifecycle, Stop
 from streaming.protocol import ErrorCode, ScriptRequest
 from streaming.providers.base import Provider, ProviderError, ScriptStream
@@ -51,6 +52,7 @@ class LiveStream:
     remote_watched: bool = False
     woken_seq: int = 0
     task: asyncio.Task[None] | None = None
+    tally: metrics.StreamTally = field(default_factory=metrics.StreamTally)
     estimated_words: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +92,7 @@ class Outcome:
 
 async def run_generation(live: LiveStream, store: StreamStore, provider: Provider, fallback: Provider | None) -> None:
     """Run one generation to its end; every exit stores and broadcasts exactly one terminal frame."""
+    logcontext.bind_session(live.session_id)  # this task's lines (and those of tasks it starts) name the session
     started = time.monotonic()
     outcome = Outcome(provider_name=provider.name)
     try:
@@ -111,8 +114,10 @@ async def run_generation(live: LiveStream, store: StreamStore, provider: Provide
         raise
     except TimeoutError:
         _fail(outcome, ErrorCode.AI_TIMEOUT, "The script took longer than the server's deadline allows.")
+        metrics.PROVIDER_FAILURES.labels(outcome.provider_name, ErrorCode.AI_TIMEOUT.value).inc()
     except ProviderError as exc:
         _fail(outcome, exc.code, exc.message)
+        metrics.PROVIDER_FAILURES.labels(outcome.provider_name, exc.code.value).inc()
     except Exception:
         logger.exception("generation %s failed", live.session_id)
         _fail(outcome, ErrorCode.INTERNAL_ERROR, "The server failed while writing the script.")
@@ -137,7 +142,7 @@ async def _open(
         process_id=live.process_id,
     )
     try:
-        outcome.stream = await provider.open(live.request)
+        outcome.stream = await _timed_open(provider, live.request)
         used = provider
     except ProviderError as exc:
         if fallback is None or fallback.name == provider.name:
@@ -157,9 +162,18 @@ async def _switch_to_fallback(live: LiveStream, fallback: Provider, outcome: Out
     await database_sync_to_async(services.session_provider_switch)(
         session_id=live.session_id, provider=fallback.name, model=fallback.model
     )
+    metrics.PROVIDER_FAILURES.labels(outcome.provider_name, exc.code.value).inc()
     outcome.provider_name, outcome.fallback = fallback.name, True
-    outcome.stream = await fallback.open(live.request)
+    outcome.stream = await _timed_open(fallback, live.request)
     return fallback
+
+
+async def _timed_open(provider: Provider, request: ScriptRequest) -> ScriptStream:
+    """provider.open(), its latency measured when it succeeds (failures are counted by code where handled)."""
+    started = time.monotonic()
+    stream = await provider.open(request)
+    metrics.PROVIDER_LATENCY.labels(provider.name).observe(time.monotonic() - started)
+    return stream
 
 
 async def _announce(live: LiveStream, store: StreamStore, outcome: Outcome) -> None:
@@ -169,6 +183,7 @@ async def _announce(live: LiveStream, store: StreamStore, outcome: Outcome) -> N
     live.started_frame = protocol.stream_started(
         live.request.request_id, live.session_id, live.estimated_words, outcome.provider_name, fallback=outcome.fallback
     )
+    logger.info("stream started: %s, about %d words", outcome.provider_name, live.estimated_words)
     try:
         await store.open_session(live.session_id, live.owner_id, live.process_id, live.estimated_words, live.words)
     except Exception:
@@ -227,7 +242,10 @@ async def _finish(live: LiveStream, store: StreamStore, outcome: Outcome, starte
     ours = _terminal_frame(live, outcome, elapsed_ms)
     stored_first = await _store_terminal(live, store, outcome, ours)
     terminal = live.life.settle(ours, stored_first)
-    if live.life.owns_end:
+    owned = live.life.owns_end
+    metrics.stream_ended(live.tally, live.seq, outcome.status if owned else None, outcome.code if owned else None)
+    logger.info("stream ended: %s after %d words in %d ms", _code(terminal), live.seq, elapsed_ms)
+    if owned:
         await _save(live, outcome, elapsed_ms)
     else:
         logger.warning(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F, Subquery
 from django.utils import timezone
 
-from streaming.models import Connection, StreamSession
+from streaming.models import Connection, DailyUsage, StreamSession
 from streaming.protocol import ScriptRequest
 
 
@@ -92,8 +93,10 @@ def session_finish(
     error_code: str = "",
     error_message: str = "",
 ) -> None:
-    """Save the end of a generation once; a row already ended (e.g. by a worker_lost sweep) is kept."""
-    StreamSession.objects.filter(session_id=session_id, status=StreamSession.Status.RUNNING).update(
+    """Save the end of a generation once, then add its words to its owner's day; a row already ended (e.g. by a
+    worker_lost sweep) is kept and counted no second time."""
+    now = timezone.now()
+    ended = StreamSession.objects.filter(session_id=session_id, status=StreamSession.Status.RUNNING).update(
         status=status,
         script=script,
         words=words,
@@ -101,8 +104,25 @@ def session_finish(
         elapsed_ms=elapsed_ms,
         error_code=error_code,
         error_message=error_message[:500],
-        finished_at=timezone.now(),
+        finished_at=now,
     )
+    if ended:
+        # After the row, not with it: watchers on other processes may read the row as soon as they see the end.
+        _daily_usage_add(session_id, now.astimezone(UTC).date(), words)
+
+
+def _daily_usage_add(session_id: str, day: date, words: int) -> None:
+    """One more generation of `words` words on its owner's UTC day: one UPDATE, unless it is the day's first."""
+    grow = {"words": F("words") + words, "generations": F("generations") + 1}
+    owner = StreamSession.objects.filter(session_id=session_id).values("owner_id")[:1]
+    if DailyUsage.objects.filter(user_id=Subquery(owner), day=day).update(**grow):
+        return
+    owner_id = StreamSession.objects.filter(session_id=session_id).values_list("owner_id", flat=True).get()
+    try:
+        with transaction.atomic():
+            DailyUsage.objects.create(user_id=owner_id, day=day, words=words, generations=1)
+    except IntegrityError:  # another process wrote the day's first row meanwhile
+        DailyUsage.objects.filter(user_id=owner_id, day=day).update(**grow)
 
 
 def session_provider_switch(*, session_id: str, provider: str, model: str) -> None:

@@ -5,18 +5,24 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from streaming import selectors
+from creatornexus import logcontext
+from streaming import metrics, quotas, selectors
 from streaming.protocol import Cancel, ClientError, ErrorCode, Resume, ScriptRequest
 from streaming.providers import get_fallback_provider, get_provider
 from streaming.registry import ProcessRegistry
 from streaming.runner import LiveStream
+from streaming.store.quota import Lease, LeaseKind
 from streaming.watch import RemoteWatch, Send, Watch, chunk_frames
 
 logger = logging.getLogger(__name__)
+
+# Where one attach's words came from (metrics.LIVE or metrics.STORE), and how many it replayed.
+Replay = tuple[str, int]
 
 
 @dataclass(eq=False)
@@ -36,9 +42,11 @@ class SessionsOfConnection:
         mine = sum(1 for watch in self.watches.values() if not watch.done)
         if mine >= settings.STREAMING["MAX_STREAMS_PER_CONNECTION"]:
             raise ClientError(ErrorCode.TOO_MANY_STREAMS, "Too many streams running on this connection.")
-        if self.registry.running_for(self.user_id) >= settings.STREAMING["MAX_STREAMS_PER_USER"]:
-            raise ClientError(ErrorCode.TOO_MANY_STREAMS, "Too many of your streams are running at once.")
+        await quotas.check_word_budget(self.registry.store, self.user_id)
         session_id = str(uuid.uuid4())
+        # Counted over every process; the registry releases it when the generation ends.
+        if not await self.registry.leases.claim(Lease(LeaseKind.STREAMS, self.user_id, session_id)):
+            raise ClientError(ErrorCode.TOO_MANY_STREAMS, "Too many of your streams are running at once.")
         live = LiveStream(session_id, self.user_id, self.connection_id, request, self.registry.process_id)
         watch = Watch(self.send, session_id, 0, self._watch_done, started_sent=False)
         self.watches[session_id] = watch
@@ -47,7 +55,19 @@ class SessionsOfConnection:
 
     async def resume(self, frame: Resume) -> None:
         """Replay seq > last_seq from this process or the store, then follow live until the end."""
-        await self._attach(frame.session_id, frame.last_seq, chunks=True)
+        replay = await self._attach(frame.session_id, frame.last_seq, chunks=True)
+        if replay is None:
+            return
+        source, words = replay
+        metrics.RESUMES.labels(source).inc()
+        metrics.RESUME_REPLAYED_WORDS.labels(source).inc(words)
+        logger.info(
+            "resume from seq %d: %d words replayed from %s",
+            frame.last_seq,
+            words,
+            source,
+            extra=logcontext.about(connection=self.connection_id, session=frame.session_id, user=self.user_id),
+        )
 
     async def cancel(self, frame: Cancel) -> None:
         """Stop a stream of this user on whichever process runs it; every watcher gets stream.cancelled."""
@@ -65,11 +85,13 @@ class SessionsOfConnection:
         if state.running:
             await self.registry.store.request_cancel(frame.session_id)
 
-    async def _attach(self, session_id: str, last_seq: int, *, chunks: bool) -> None:
+    async def _attach(self, session_id: str, last_seq: int, *, chunks: bool) -> Replay | None:
+        """Watch the session from last_seq on; where its stored words came from and how many, None if already
+        watched from there."""
         previous = self.watches.get(session_id)
         if previous is not None and not previous.done:
             if previous.last_sent <= last_seq:
-                return  # already following it from at least there
+                return None  # already following it from at least there
             self._detach(previous)
         live = self.registry.streams.get(session_id)
         if live is not None and live.owner_id == self.user_id:
@@ -81,15 +103,14 @@ class SessionsOfConnection:
             if live.life.accepts_listeners:
                 live.listeners.add(watch)  # no await since reading the words: nothing slips between
             await watch.replay(items, terminal)  # ended already: the settled terminal, exactly once
-            return
-        await self._attach_remote(session_id, last_seq, chunks=chunks)
+            return metrics.LIVE, len(items)
+        return await self._attach_remote(session_id, last_seq, chunks=chunks)
 
-    async def _attach_remote(self, session_id: str, last_seq: int, *, chunks: bool) -> None:
+    async def _attach_remote(self, session_id: str, last_seq: int, *, chunks: bool) -> Replay:
         store = self.registry.store
         state = await store.read(session_id, last_seq)
         if state is None or state.owner_id != self.user_id:
             await self._raise_missing(session_id)
-            return
         watch = RemoteWatch(store, self.send, session_id, last_seq, self._watch_done, chunks=chunks)
         self.watches[session_id] = watch
         if state.running:
@@ -97,8 +118,9 @@ class SessionsOfConnection:
             await self.registry.follow_remote(watch)
             await store.watch_session(session_id)
         await watch.poll()
+        return metrics.STORE, len(state.words)
 
-    async def _raise_missing(self, session_id: str) -> None:
+    async def _raise_missing(self, session_id: str) -> NoReturn:
         owner = await database_sync_to_async(selectors.session_owner_id)(session_id)
         if owner == self.user_id:
             raise ClientError(

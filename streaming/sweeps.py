@@ -16,7 +16,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from streaming import protocol, services
+from creatornexus import logcontext
+from streaming import metrics, protocol, services
 from streaming.protocol import ErrorCode
 from streaming.store import SessionState, StreamStore
 
@@ -56,7 +57,14 @@ async def fail_lost_session(store: StreamStore, session_id: str) -> None:
     frame = protocol.stream_failed(session_id, seq, ErrorCode.WORKER_LOST, LOST_MESSAGE)
     if await store.close_session(session_id, frame, settings.STREAMING["STREAM_RETENTION_S"]) is not None:
         return  # another process (or the owner, at the last moment) ended it first
-    logger.warning("session %s lost its process %s after %d words", session_id, state.process_id, seq)
+    metrics.stream_lost()
+    logger.warning(
+        "session %s lost its process %s after %d words",
+        session_id,
+        state.process_id,
+        seq,
+        extra=logcontext.about(session=session_id, user=state.owner_id),
+    )
     await database_sync_to_async(services.session_finish)(**_row_end(state, frame))
     await wake(session_id)
 

@@ -11,8 +11,10 @@ import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.test import AsyncClient, Client
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from tests import openapi
 from tests.servers import DaphneServer
 from tests.wsclient import AppClient
 
@@ -96,3 +98,23 @@ def empty_cache() -> None:
 def fast_password_hashing(settings: Any) -> None:
     """A cheap hasher for test users: PBKDF2's deliberate slowness is a quarter second per user."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def responses_match_openapi(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every answer a Django test client gets is checked against the OpenAPI schema (tests/openapi.py)."""
+    monkeypatch.setattr(Client, "request", openapi.checked(Client.request))
+    monkeypatch.setattr(AsyncClient, "request", openapi.checked_async(AsyncClient.request))
+
+
+async def saved_row(session_id: str) -> Any:
+    """The session's row once saved. An owner stores the terminal frame first and saves the row after (only if its
+    end won: fencing), so a watcher on another process may see the end a moment before the row changes."""
+    from streaming.models import StreamSession
+
+    async with asyncio.timeout(5):  # no event crosses processes here: ask until the row left `running`
+        while True:
+            row = await database_sync_to_async(StreamSession.objects.get)(session_id=session_id)
+            if row.status != "running":
+                return row
+            await asyncio.sleep(0.05)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,8 +15,20 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 
+from tests.openapi import check_response
+
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 20
+
+
+def _message_of(line: str) -> str:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or "message" not in record:
+        return line
+    return "\n".join(str(record[key]) for key in ("message", "exc_info") if key in record)
 
 
 def free_port() -> int:
@@ -129,9 +142,15 @@ class DaphneServer:
             request.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, json.loads(response.read() or b"null")
+                answer = (
+                    response.status,
+                    response.headers.get("Content-Type", ""),
+                    json.loads(response.read() or b"null"),
+                )
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+            answer = exc.code, exc.headers.get("Content-Type", ""), json.loads(exc.read() or b"null")
+        check_response("GET", path, *answer)  # every answer of a real server against the OpenAPI schema
+        return answer[0], answer[2]
 
     def kill9(self) -> None:
         """Die like a crashed machine: no cleanup, no close frames."""
@@ -154,6 +173,11 @@ class DaphneServer:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_messages(self) -> str:
+        """The log as a person reads it: each JSON line (LOG_FORMAT=json, production's) as its message and
+        traceback, other lines as they are."""
+        return "\n".join(_message_of(line) for line in self.log_text().splitlines())
 
     def stop(self) -> None:
         DaphneServer.running.discard(self)

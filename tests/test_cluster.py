@@ -17,8 +17,7 @@ import websockets
 from channels.db import database_sync_to_async
 
 from streaming import protocol
-from streaming.models import StreamSession
-from tests.conftest import access_for, make_user
+from tests.conftest import access_for, make_user, saved_row
 from tests.redisutil import flushed_redis, redis_server_binary
 from tests.servers import DaphneServer, free_port
 from tests.wsclient import SocketClient, open_socket
@@ -138,7 +137,7 @@ async def test_kill9_of_producer_fails_with_worker_lost(cluster: Any, token: str
         await later.resume(started["session_id"], last_seq=0)
         replayed = await later.recv_until(TERMINAL)
     assert replayed == watched
-    row = await database_sync_to_async(StreamSession.objects.get)(session_id=started["session_id"])
+    row = await saved_row(started["session_id"])
     assert (row.status, row.error_code, row.words) == ("failed", "worker_lost", end["seq"])
     assert row.script == "".join(frame["text"] for frame in watched if frame["type"] == "stream.chunk")
 

@@ -20,9 +20,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from streaming import protocol
-from streaming.models import StreamSession
 from streaming.protocol import CLOSE_REASONS, CloseCode
-from tests.conftest import access_for, make_user
+from tests.conftest import access_for, make_user, saved_row
 from tests.redisutil import flushed_redis, redis_test_url
 from tests.servers import ROOT, DaphneServer
 from tests.wsclient import SocketClient, open_socket
@@ -95,10 +94,6 @@ def script_of(frames: list[dict[str, Any]]) -> str:
     return "".join(frame["text"] for frame in frames if frame["type"] == "stream.chunk")
 
 
-async def saved(session_id: str) -> StreamSession:
-    return await database_sync_to_async(StreamSession.objects.get)(session_id=session_id)
-
-
 async def status_of(server: DaphneServer, path: str, token: str | None = None) -> tuple[int, Any]:
     return await asyncio.to_thread(server.get, path, token)
 
@@ -144,7 +139,7 @@ async def test_sigterm_hands_every_stream_to_the_other_process(
         estimated = stream["started"]["estimated_words"]
         assert frames[-1]["type"] == "stream.completed", frames[-1]
         assert seqs(frames) == list(range(1, estimated + 1))
-        row = await saved(stream["started"]["session_id"])
+        row = await saved_row(stream["started"]["session_id"])
         assert (row.status, row.words, row.script) == ("completed", estimated, script_of(frames))
     assert await exit_code(one, GRACE_S + EXIT_MARGIN_S) == EXIT_CODE[server]
     status, stats = await status_of(two, "/api/websocket/stats", staff)
@@ -167,7 +162,7 @@ async def test_stream_longer_than_the_grace_fails_shutting_down(start_server: St
     end = frames[-1]
     assert end["type"] == "stream.failed" and end["error"]["code"] == "shutting_down", end
     assert seqs(frames) == list(range(1, end["seq"] + 1)) and end["seq"] < stream["started"]["estimated_words"]
-    row = await saved(stream["started"]["session_id"])
+    row = await saved_row(stream["started"]["session_id"])
     assert (row.status, row.error_code, row.words) == ("failed", "shutting_down", end["seq"])
     assert row.script == script_of(frames)
     assert await exit_code(one, 2 + EXIT_MARGIN_S) == 0
@@ -215,7 +210,7 @@ async def test_embedded_sigterm_finishes_the_stream_then_closes_1001(
     assert frames[-1]["type"] == "stream.completed", frames[-1]
     assert seqs(frames) == list(range(1, started["estimated_words"] + 1))
     assert (close.code, close.reason) == (1001, CLOSE_REASONS[CloseCode.GOING_AWAY])
-    row = await saved(started["session_id"])
+    row = await saved_row(started["session_id"])
     assert (row.status, row.script) == ("completed", script_of(frames))
     assert await exit_code(process, GRACE_S + EXIT_MARGIN_S) == EXIT_CODE[server]
 
@@ -233,7 +228,7 @@ async def test_embedded_stream_past_the_grace_ends_shutting_down(start_server: S
     assert end["type"] == "stream.failed" and end["error"]["code"] == "shutting_down", end
     assert seqs(frames) == list(range(1, end["seq"] + 1)) and end["seq"] < started["estimated_words"]
     assert close.code == 1001
-    row = await saved(started["session_id"])
+    row = await saved_row(started["session_id"])
     assert (row.status, row.error_code, row.script) == ("failed", "shutting_down", script_of(frames))
     assert await exit_code(process, 1 + EXIT_MARGIN_S) == 0
 

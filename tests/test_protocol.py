@@ -9,7 +9,21 @@ import orjson
 import pytest
 
 from streaming import protocol
-from streaming.protocol import Cancel, ClientError, ErrorCode, Ping, Platform, Pong, Resume, ScriptRequest
+from streaming.protocol import (
+    AUTH_CLOSES,
+    CLOSE_REASONS,
+    Auth,
+    AuthCause,
+    Cancel,
+    ClientError,
+    CloseCode,
+    ErrorCode,
+    Ping,
+    Platform,
+    Pong,
+    Resume,
+    ScriptRequest,
+)
 
 LIMIT = 64 * 1024
 SESSION = str(uuid.uuid4())
@@ -55,6 +69,9 @@ VALID = [
     ({"type": "resume", "session_id": SESSION, "last_seq": 4}, Resume(SESSION, 4)),
     ({"type": "resume", "session_id": SESSION}, Resume(SESSION, 0)),
     ({"type": "resume", "session_id": SESSION, "last_seq": protocol.MAX_SEQ}, Resume(SESSION, protocol.MAX_SEQ)),
+    ({"type": "auth", "token": "a.b.c"}, Auth("a.b.c")),
+    ({"type": "auth", "token": "  a.b.c\n", "request_id": "a1"}, Auth("a.b.c")),
+    ({"type": "auth", "token": "t" * protocol.TOKEN_MAX_CHARS}, Auth("t" * protocol.TOKEN_MAX_CHARS)),
 ]
 
 
@@ -137,6 +154,13 @@ INVALID_FIELDS = [
     {"type": "resume", "session_id": SESSION, "last_seq": 2**63 - 1},
     {"type": "resume", "session_id": SESSION, "last_seq": -(2**63)},
     {"type": "resume", "session_id": None},
+    {"type": "auth"},
+    {"type": "auth", "token": None},
+    {"type": "auth", "token": ""},
+    {"type": "auth", "token": "   "},
+    {"type": "auth", "token": 42},
+    {"type": "auth", "token": ["a.b.c"]},
+    {"type": "auth", "token": "t" * (protocol.TOKEN_MAX_CHARS + 1)},
 ]
 
 
@@ -308,9 +332,9 @@ def test_progress_never_goes_down() -> None:
 
 
 def test_established_reflects_settings(settings: Any) -> None:
-    """connection.established announces the configured heartbeat and timeout."""
+    """connection.established announces the configured heartbeat and timeout, and when the token expires."""
     settings.STREAMING = {**settings.STREAMING, "HEARTBEAT_INTERVAL_S": 5, "CONNECTION_TIMEOUT_S": 11}
-    frame = protocol.connection_established("c1", 3, "alice")
+    frame = protocol.connection_established("c1", 3, "alice", token_expires_at=1_795_000_000)
     assert frame == {
         "type": "connection.established",
         "connection_id": "c1",
@@ -318,6 +342,7 @@ def test_established_reflects_settings(settings: Any) -> None:
         "heartbeat_interval": 5,
         "connection_timeout": 11,
         "protocol": 1,
+        "token_expires_at": "2026-11-18T11:06:40Z",
     }
 
 
@@ -336,3 +361,53 @@ def test_missing_field_says_it_is_required(frame: dict[str, Any], message: str) 
     with pytest.raises(ClientError) as caught:
         parse(frame)
     assert (caught.value.code, caught.value.message) == (ErrorCode.BAD_REQUEST, message)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "iso"),
+    [(0, "1970-01-01T00:00:00Z"), (1_795_000_000, "2026-11-18T11:06:40Z"), (1_795_000_000.9, "2026-11-18T11:06:40Z")],
+)
+def test_auth_ok_carries_expiry_in_iso_utc(epoch: float, iso: str) -> None:
+    """auth.ok says when the socket's new token expires, ISO 8601 UTC with a Z, whole seconds."""
+    assert orjson.loads(protocol.encode(protocol.auth_ok(epoch))) == {"type": "auth.ok", "token_expires_at": iso}
+
+
+def test_auth_frame_never_shows_its_token() -> None:
+    """An auth frame's repr (what a log or a traceback would print) does not contain the token."""
+    assert "secret-token" not in repr(parse({"type": "auth", "token": "secret-token"}))
+
+
+def test_auth_error_message_never_echoes_the_token() -> None:
+    """A refused auth frame's error message does not repeat what was sent."""
+    with pytest.raises(ClientError) as caught:
+        parse({"type": "auth", "token": "x" * (protocol.TOKEN_MAX_CHARS + 1)})
+    assert "xxxx" not in caught.value.message
+
+
+EXPECTED_AUTH_CODES = {
+    AuthCause.TOKEN_EXPIRED: CloseCode.UNAUTHORIZED,
+    AuthCause.TOKEN_INVALID: CloseCode.UNAUTHORIZED,
+    AuthCause.AUTH_TOKEN_EXPIRED: CloseCode.UNAUTHORIZED,
+    AuthCause.OTHER_USER: CloseCode.UNAUTHORIZED,
+    AuthCause.PASSWORD_CHANGED: CloseCode.UNAUTHORIZED,
+    AuthCause.LOGGED_OUT: CloseCode.UNAUTHORIZED,
+    AuthCause.SIGNED_OUT_EVERYWHERE: CloseCode.UNAUTHORIZED,
+    AuthCause.CLOSED_BY_OPERATOR: CloseCode.UNAUTHORIZED,
+    AuthCause.DEACTIVATED: CloseCode.FORBIDDEN,
+}
+
+
+@pytest.mark.parametrize(("cause", "code"), EXPECTED_AUTH_CODES.items(), ids=str)
+def test_every_auth_cause_has_its_code_and_own_reason(cause: AuthCause, code: CloseCode) -> None:
+    """Each way a socket's authentication ends closes with its code (4401 sign in again, 4403 stop) and a reason
+    of its own that fits in a close frame (123 bytes)."""
+    assert AUTH_CLOSES[cause][0] is code
+    reason = AUTH_CLOSES[cause][1]
+    assert 0 < len(reason.encode()) <= 123
+    assert reason != CLOSE_REASONS[code]
+    assert [other for other, (_, text) in AUTH_CLOSES.items() if text == reason] == [cause]
+
+
+def test_every_auth_cause_is_mapped() -> None:
+    """No cause is left without a close."""
+    assert set(AUTH_CLOSES) == set(AuthCause) == set(EXPECTED_AUTH_CODES)

@@ -46,6 +46,6 @@ async def test_other_paths_refused_without_a_traceback(daphne: DaphneServer, tok
         async with connect(ws_url(daphne, f"{path}?token={token}"), proxy=None, open_timeout=5):
             pass
     assert refused.value.response.status_code == 403
-    await wait_for(lambda: f'"WSREJECT {path}"' in daphne.log_text())  # Daphne logs it just after answering
-    log = daphne.log_text()
+    await wait_for(lambda: f'"WSREJECT {path}"' in daphne.log_messages())  # Daphne logs it just after answering
+    log = daphne.log_messages()
     assert "Traceback" not in log and "Exception inside application" not in log

@@ -12,6 +12,7 @@ from channels.testing import WebsocketCommunicator
 from websockets.asyncio.client import ClientConnection, connect
 
 from creatornexus.asgi import application
+from tests.asyncapi import check_server_frame
 
 GENERATE_DEFAULTS = {"type": "generate", "request_id": "r1", "topic": "pour-over coffee", "platform": "tiktok"}
 
@@ -24,8 +25,15 @@ class FrameClient:
     async def send(self, frame: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+    async def receive(self, timeout: float = 5) -> dict[str, Any]:
+        """The next frame as it arrived."""
         raise NotImplementedError
+
+    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+        """The next frame, checked against its message schema in docs/asyncapi.yaml (tests/asyncapi.py)."""
+        frame = await self.receive(timeout)
+        check_server_frame(frame)
+        return frame
 
     async def recv_until(self, kinds: set[str], timeout: float = 10) -> list[dict[str, Any]]:
         """Every frame up to and including the first whose type is in `kinds` (server pings skipped)."""
@@ -49,6 +57,8 @@ class FrameClient:
     async def generate(self, **fields: Any) -> dict[str, Any]:
         await self.send({**GENERATE_DEFAULTS, "duration": 30, **fields})
         started = await self.recv()
+        while started["type"] == "ping":  # a heartbeat may come first
+            started = await self.recv()
         assert started["type"] == "stream.started", started
         return started
 
@@ -87,7 +97,7 @@ class AppClient(FrameClient):
     async def send_raw(self, text: str | None = None, data: bytes | None = None) -> None:
         await self.comm.send_to(text_data=text, bytes_data=data)
 
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+    async def receive(self, timeout: float = 5) -> dict[str, Any]:
         message = await self.comm.receive_output(timeout)
         assert message["type"] == "websocket.send", message
         frame: dict[str, Any] = orjson.loads(message["text"])
@@ -110,7 +120,7 @@ class SocketClient(FrameClient):
     async def send(self, frame: dict[str, Any]) -> None:
         await self.conn.send(orjson.dumps(frame).decode())
 
-    async def recv(self, timeout: float = 5) -> dict[str, Any]:
+    async def receive(self, timeout: float = 5) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             frame: dict[str, Any] = orjson.loads(await self.conn.recv())
         return frame

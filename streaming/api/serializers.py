@@ -1,8 +1,12 @@
 """Serializers for saved scripts."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from streaming.models import StreamSession
+from streaming.protocol import ErrorCode, Platform
+
+PROVIDERS = ["mock", "openai"]
 
 _FIELDS = [
     "id",
@@ -28,7 +32,32 @@ _FIELDS = [
 ]
 
 
-class ScriptListSerializer(serializers.ModelSerializer[StreamSession]):
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {name: {"type": "integer"} for name in ("prompt_tokens", "completion_tokens", "total_tokens")},
+        "additionalProperties": False,
+        "description": "Tokens the AI call used; empty while running or when the provider reported none.",
+    }
+)
+class UsageField(serializers.JSONField):
+    """The provider's token counts, as stored."""
+
+
+class ScriptFields(serializers.ModelSerializer[StreamSession]):
+    """What every script representation shares; the choices name the wire strings of streaming/protocol.py."""
+
+    platform = serializers.ChoiceField(choices=[p.value for p in Platform], read_only=True)
+    provider = serializers.ChoiceField(choices=PROVIDERS, read_only=True)
+    error_code = serializers.ChoiceField(
+        choices=[c.value for c in ErrorCode], allow_blank=True, read_only=True, help_text="Why it failed; blank if not."
+    )
+    usage = UsageField(read_only=True)
+
+
+class ScriptListSerializer(ScriptFields):
+    """A saved script in the list: its request, state and the first 160 characters of its text."""
+
     excerpt = serializers.SerializerMethodField()
 
     class Meta:
@@ -40,7 +69,9 @@ class ScriptListSerializer(serializers.ModelSerializer[StreamSession]):
         return obj.script[:160]
 
 
-class ScriptDetailSerializer(serializers.ModelSerializer[StreamSession]):
+class ScriptDetailSerializer(ScriptFields):
+    """A saved script with its full text (the words streamed, in order)."""
+
     class Meta:
         model = StreamSession
         fields = [*_FIELDS, "script"]

@@ -8,4 +8,5 @@ urlpatterns = [
     path("scripts/", views.ScriptList.as_view(), name="script-list"),
     path("scripts/<int:pk>/", views.ScriptDetail.as_view(), name="script-detail"),
     path("websocket/stats", views.websocket_stats, name="websocket-stats"),
+    path("usage/", views.usage, name="usage"),
 ]

@@ -1,4 +1,4 @@
-"""HTTP API: the user's saved scripts, operator stats, health and readiness."""
+"""HTTP API: the user's saved scripts and usage, operator stats, health and readiness."""
 
 from __future__ import annotations
 
@@ -11,12 +11,22 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
-from rest_framework import generics
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, permissions
 
 from accounts.auth import request_user
-from streaming import selectors
+from creatornexus.openapi import plain_view
+from streaming import quotas, selectors
+from streaming.api import schemas
 from streaming.api.serializers import ScriptDetailSerializer, ScriptListSerializer
 from streaming.models import StreamSession
+from streaming.protocol import iso
 from streaming.providers import get_provider
 from streaming.registry import get_registry
 
@@ -25,6 +35,15 @@ logger = logging.getLogger(__name__)
 READY_CHECK_TIMEOUT_S = 2
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="The caller's saved scripts, newest first",
+        tags=["scripts"],
+        parameters=[
+            OpenApiParameter("status", str, enum=schemas.SCRIPT_STATUSES, description="Only scripts in this state.")
+        ],
+    )
+)
 class ScriptList(generics.ListAPIView[StreamSession]):
     """GET /api/scripts/: the user's own scripts, newest first; ?status=completed filters."""
 
@@ -36,6 +55,7 @@ class ScriptList(generics.ListAPIView[StreamSession]):
         return queryset.filter(status=status) if status else queryset
 
 
+@extend_schema_view(get=extend_schema(summary="One saved script with its full text", tags=["scripts"]))
 class ScriptDetail(generics.RetrieveAPIView[StreamSession]):
     """GET /api/scripts/<id>/: one script with its text; another user's is a 404."""
 
@@ -43,6 +63,28 @@ class ScriptDetail(generics.RetrieveAPIView[StreamSession]):
 
     def get_queryset(self) -> QuerySet[StreamSession]:
         return selectors.scripts_for(int(self.request.user.pk or 0))
+
+
+@plain_view(
+    "GET",
+    operation_id="usage",
+    summary="The user's own usage against each quota (words today, running streams, open sockets)",
+    tags=["usage"],
+    responses=schemas.UsageSerializer,
+)
+async def usage(request: HttpRequest) -> JsonResponse:
+    """GET /api/usage/: the user's own figures against each quota, over the whole cluster (limits null = none)."""
+    user = await request_user(request)
+    if user is None:
+        return JsonResponse({"detail": "Authentication credentials were not provided or are invalid."}, status=401)
+    registry = await get_registry()
+    figures = await quotas.usage_of(registry.store, user.pk)
+    body = {
+        "words": {"used": figures.words_used, "limit": figures.words_limit, "resets_at": iso(figures.resets_at)},
+        "streams": {"running": figures.streams_running, "limit": figures.streams_limit},
+        "sockets": {"open": figures.sockets_open, "limit": figures.sockets_limit},
+    }
+    return JsonResponse(body)
 
 
 def _ping_database() -> None:
@@ -60,11 +102,39 @@ async def _check(name: str, probe: Any) -> tuple[str, str]:
     return name, "ok"
 
 
+@plain_view(
+    "GET",
+    authentication=False,
+    permission_classes=(),
+    operation_id="healthz",
+    summary="Liveness: the process is up",
+    tags=["health"],
+    responses=schemas.HealthSerializer,
+)
 async def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up."""
     return JsonResponse({"status": "ok"})
 
 
+@plain_view(
+    "GET",
+    authentication=False,
+    permission_classes=(),
+    operation_id="readyz",
+    summary="Readiness: the database and the channel layer answer, and the process is not draining",
+    tags=["health"],
+    responses={
+        200: schemas.ReadinessSerializer,
+        503: OpenApiResponse(
+            PolymorphicProxySerializer(
+                component_name="NotReady",
+                serializers=[schemas.ReadinessSerializer, schemas.DrainingSerializer],
+                resource_type_field_name=None,
+            ),
+            description="A check failed (`unavailable`), or the process is draining.",
+        ),
+    },
+)
 async def readyz(request: HttpRequest) -> JsonResponse:
     """The database and the channel layer (Redis, when configured) answer; the provider is described, not called.
 
@@ -90,6 +160,14 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if ready else 503)
 
 
+@plain_view(
+    "GET",
+    permission_classes=(permissions.IsAdminUser,),
+    operation_id="websocket_stats",
+    summary="Cluster-wide connection and stream counts (staff)",
+    tags=["operators"],
+    responses=schemas.StatsSerializer,
+)
 async def websocket_stats(request: HttpRequest) -> JsonResponse:
     """Cluster-wide counts for staff: live figures from every process's heartbeat, totals from the database."""
     user = await request_user(request)

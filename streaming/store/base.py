@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from streaming.store.quota import Lease, LeaseKind
+
 
 @dataclass(slots=True)
 class SessionState:
@@ -41,7 +43,8 @@ class StreamStore(Protocol):
         """Record a running session of this process; `words` is its live list, which only grows (seq = index + 1)."""
 
     async def flush(self) -> None:
-        """Write the new words of every running session of this process, all in one round trip."""
+        """Write the new words of every running session of this process, all in one round trip, and add them
+        to their owners' words of the UTC day (the daily budget counts these, never the estimate)."""
 
     async def close_session(self, session_id: str, terminal: dict[str, Any], retention_s: int) -> dict[str, Any] | None:
         """Flush, then set the terminal frame unless one is set already (first wins); keep for retention.
@@ -73,6 +76,24 @@ class StreamStore(Protocol):
 
     async def forget_process(self, process_id: str) -> None:
         """Drop a process on clean shutdown."""
+
+    async def lease_claim(self, lease: Lease, limit: int, ttl_s: float) -> bool:
+        """Hold `lease` for ttl_s if fewer than `limit` leases of its kind and user are live (0 = no limit).
+
+        Atomic across processes: two claims for the last free place never both succeed.
+        """
+
+    async def lease_renew(self, leases: list[Lease], ttl_s: float) -> None:
+        """Extend this process's leases by ttl_s, all in one round trip; a lost one is written again."""
+
+    async def lease_release(self, lease: Lease) -> None:
+        """Give a lease back at once (its stream ended, its socket closed)."""
+
+    async def lease_counts(self, user_id: int) -> dict[LeaseKind, int]:
+        """The user's live leases of each kind, over every process."""
+
+    async def words_used(self, user_id: int, day: str) -> int:
+        """Words generated for the user on this UTC day (counted at each flush, from the words written)."""
 
     async def ping(self) -> None:
         """Raise when the store does not answer."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -13,7 +14,10 @@ import redis.asyncio as aioredis
 from django.conf import settings
 from redis.asyncio.sentinel import Sentinel
 
+from creatornexus import logcontext
+from streaming import metrics
 from streaming.store.base import SessionState
+from streaming.store.quota import Lease, LeaseKind, utc_day
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +43,71 @@ def watched_key(session_id: str) -> str:
 
 def process_key(process_id: str) -> str:
     return f"cn:proc:{process_id}"
+
+
+def lease_key(kind: LeaseKind, user_id: int) -> str:
+    """Sorted set of a user's leases of one kind: lease id scored by its expiry (ms on Redis's clock)."""
+    return f"cn:q:{user_id}:{kind.value}"
+
+
+def words_day_key(user_id: int, day: str) -> str:
+    """Words generated for a user on one UTC day."""
+    return f"cn:words:{user_id}:{day}"
+
+
+# A day's count outlives its day, so a read just after midnight UTC still finds yesterday's.
+WORDS_DAY_TTL_S = 2 * 86400
+# Leases renewed per script call: a process with thousands of sockets never holds Redis for long.
+RENEW_BATCH = 500
+
+# Every lease script reads the time from Redis: processes whose clocks disagree still agree on expiries.
+_NOW_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+# The key lives as long as its longest lease, then goes by itself.
+_KEEP_KEY = """
+local function keep(key, ttl)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+"""
+# KEYS[1] lease set; ARGV lease id, limit (0 = none), ttl ms. 1 = held, 0 = refused. Mirrors LeaseTable.claim.
+CLAIM_LUA = (
+    _NOW_MS
+    + _KEEP_KEY
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local limit, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+if limit > 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= limit then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+keep(KEYS[1], ttl)
+return 1
+"""
+)
+# KEYS lease sets; ARGV[1] ttl ms, then one lease id per key. Mirrors LeaseTable.renew.
+RENEW_LUA = (
+    _NOW_MS
+    + _KEEP_KEY
+    + """
+local ttl = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, now + ttl, ARGV[i + 1])
+  keep(key, ttl)
+end
+return #KEYS
+"""
+)
+# KEYS lease sets; the live leases of each. Mirrors LeaseTable.live.
+COUNT_LUA = (
+    _NOW_MS
+    + """
+local counts = {}
+for i, key in ipairs(KEYS) do counts[i] = redis.call('ZCOUNT', key, '(' .. now, '+inf') end
+return counts
+"""
+)
 
 
 def _running_ttl_s() -> int:
@@ -77,6 +146,17 @@ def _queue_meta(pipe: Any, session_id: str, local: _Local) -> None:
     pipe.hset(RUNNING_KEY, session_id, local.process_id)
 
 
+def _queue_words_of_day(pipe: Any, batch: list[tuple[str, _Local, int]]) -> None:
+    """Add this tick's new words to their owners' counts of the UTC day: one INCRBY per user per tick."""
+    new_words: dict[int, int] = {}
+    for _session_id, local, upto in batch:
+        new_words[local.owner_id] = new_words.get(local.owner_id, 0) + upto - local.flushed
+    day = utc_day()
+    for user_id, count in new_words.items():
+        pipe.incrby(words_day_key(user_id, day), count)
+        pipe.expire(words_day_key(user_id, day), WORDS_DAY_TTL_S)
+
+
 @dataclass(eq=False)
 class _Local:
     """A running session of this process: its live word list and how much of it Redis holds."""
@@ -106,6 +186,9 @@ class RedisStore:
         self._local: dict[str, _Local] = {}
         self._flush_lock = asyncio.Lock()
         self._last_heartbeat: tuple[str, bytes, int] | None = None
+        self._claim = self._redis.register_script(CLAIM_LUA)
+        self._renew = self._redis.register_script(RENEW_LUA)
+        self._count = self._redis.register_script(COUNT_LUA)
 
     async def open_session(
         self, session_id: str, owner_id: int, process_id: str, estimated_words: int, words: list[str]
@@ -166,7 +249,10 @@ class RedisStore:
                 pipe.rpush(words_key(session_id), *local.words[local.flushed : upto])
                 if local.flushed == 0:
                     pipe.expire(words_key(session_id), ttl)
+            _queue_words_of_day(pipe, batch)  # last: their replies are not read
+            started = time.perf_counter()
             replies = iter(await pipe.execute())
+            metrics.STORE_FLUSH.observe(time.perf_counter() - started)
         for _reply in range(heartbeat_replies):
             next(replies)
         for _session_id, local in unwritten:
@@ -186,7 +272,12 @@ class RedisStore:
 
     async def _restore(self, session_id: str, local: _Local, upto: int) -> None:
         """Redis lost this session (restart, flush): write it again from the live list, so seq = index + 1 holds."""
-        logger.warning("Redis lost running session %s; restoring its %d words", session_id, upto)
+        logger.warning(
+            "Redis lost running session %s; restoring its %d words",
+            session_id,
+            upto,
+            extra=logcontext.about(session=session_id, user=local.owner_id),
+        )
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(words_key(session_id))
             pipe.rpush(words_key(session_id), *local.words[:upto])
@@ -302,6 +393,27 @@ class RedisStore:
             pipe.delete(process_key(process_id))
             pipe.srem(PROCESSES_KEY, process_id)
             await pipe.execute()
+
+    async def lease_claim(self, lease: Lease, limit: int, ttl_s: float) -> bool:
+        args: list[str | int] = [lease.lease_id, limit, int(ttl_s * 1000)]
+        return bool(await self._claim(keys=[lease_key(lease.kind, lease.user_id)], args=args))
+
+    async def lease_renew(self, leases: list[Lease], ttl_s: float) -> None:
+        for start in range(0, len(leases), RENEW_BATCH):
+            batch = leases[start : start + RENEW_BATCH]
+            keys = [lease_key(lease.kind, lease.user_id) for lease in batch]
+            await self._renew(keys=keys, args=[int(ttl_s * 1000), *(lease.lease_id for lease in batch)])
+
+    async def lease_release(self, lease: Lease) -> None:
+        await self._redis.zrem(lease_key(lease.kind, lease.user_id), lease.lease_id)
+
+    async def lease_counts(self, user_id: int) -> dict[LeaseKind, int]:
+        kinds = list(LeaseKind)
+        counts = await self._count(keys=[lease_key(kind, user_id) for kind in kinds])
+        return {kind: int(count) for kind, count in zip(kinds, counts, strict=True)}
+
+    async def words_used(self, user_id: int, day: str) -> int:
+        return int(await self._redis.get(words_day_key(user_id, day)) or 0)
 
     async def ping(self) -> None:
         await self._redis.ping()  # type: ignore[misc]

@@ -3,7 +3,6 @@ import { StreamClient } from "./client.js";
 
 const AUTH_KEY = "creatornexus.auth"; // {access, refresh, username}; sessionStorage only, never the URL
 const VIEW_KEY = "creatornexus.view"; // the script on screen, so a reload shows it and resumes after it
-const REFRESH_MARGIN_S = 30; // renew the access token this long before it expires (less for short lifetimes)
 
 const PLATFORMS = {
   tiktok: { label: "TikTok", max: 600 },
@@ -30,6 +29,7 @@ const ERROR_MESSAGES = {
   ai_refused: "The AI writer declined this topic. Try rephrasing it.",
   worker_lost: "The server writing this script stopped unexpectedly. The words so far are kept; please write it again.",
   shutting_down: "The server is restarting. Please write the script again in a moment.",
+  quota_exceeded: "You've used today's word budget.",
 };
 
 const $ = (id) => document.getElementById(id);
@@ -39,11 +39,10 @@ for (const id of [
   "username", "password", "app-view", "generate-form", "topic", "platform", "duration", "duration-hint", "tone",
   "audience", "form-error", "generate", "saved-list", "saved-empty", "saved-refresh", "output", "output-title",
   "output-meta", "output-status", "progress", "progress-fill", "word-count", "elapsed", "progress-text",
-  "output-alert", "script-empty", "script", "cancel", "copy", "download", "action-note",
+  "output-alert", "script-empty", "script", "cancel", "copy", "download", "action-note", "usage",
 ]) el[id] = $(id);
 
 let auth = readJSON(AUTH_KEY);
-let refreshTimer = null;
 let refreshing = null;
 let view = null; // {session_id?, topic, platform, duration, status, text, words, progress, startedAt, elapsedMs}
 let ticker = null;
@@ -68,10 +67,15 @@ function show(node, visible) {
   node.hidden = !visible;
 }
 
-function messageFor(code, serverMessage) {
+function messageFor(code, serverMessage, resetsAt) {
   const human = ERROR_MESSAGES[code] ?? ERROR_MESSAGES.internal_error;
+  if (code === "quota_exceeded" && resetsAt) return `${human} You can write again from ${localTime(resetsAt)}.`;
   // Validation messages name the field and its limits: worth showing as they are.
   return code === "bad_request" && serverMessage ? `${human} ${serverMessage}` : human;
+}
+
+function localTime(iso) {
+  return new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
 }
 
 function formatElapsed(ms) {
@@ -90,17 +94,11 @@ function tokenClaims(token) {
   }
 }
 
-function scheduleRefresh() {
-  clearTimeout(refreshTimer);
-  const claims = auth && tokenClaims(auth.access);
-  if (!claims?.exp) return;
-  const lifetime = claims.exp - (claims.iat ?? claims.exp - 300);
-  const margin = Math.min(REFRESH_MARGIN_S, lifetime / 4);
-  const waitMs = (claims.exp - margin) * 1000 - Date.now();
-  refreshTimer = setTimeout(() => refreshAccess().catch(() => {}), Math.max(0, waitMs));
-}
-
-/** One refresh at a time; resolves to the new access token, or null once the session is over. */
+/**
+ * One refresh at a time; resolves to the new access token, or null once the session is over. The stream client
+ * asks for it (getToken({fresh: true})) before its socket's token expires and sends it in-band, so the socket
+ * never drops for it; the refresh token rotates, so the one answered replaces the one sent.
+ */
 function refreshAccess() {
   refreshing ??= (async () => {
     try {
@@ -118,7 +116,6 @@ function refreshAccess() {
       const body = await response.json();
       auth = { ...auth, access: body.access, refresh: body.refresh ?? auth.refresh };
       writeJSON(AUTH_KEY, auth);
-      scheduleRefresh();
       return auth.access;
     } finally {
       refreshing = null;
@@ -186,11 +183,24 @@ function signInError(text) {
   show(el["signin-error"], true);
 }
 
+/** The user signs out here: this login ends on the server too (its sockets close everywhere), then the page. */
+async function logOut() {
+  const token = await getToken({ fresh: false }).catch(() => null);
+  const refresh = auth?.refresh;
+  signOut();
+  if (!token || !refresh) return;
+  fetch("/api/auth/logout/", {
+    method: "POST",
+    keepalive: true,
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ refresh }),
+  }).catch(() => {});
+}
+
 function signOut(reason) {
   client?.close();
   client = null;
   auth = null;
-  clearTimeout(refreshTimer);
   stopTicker();
   for (const key of [AUTH_KEY, VIEW_KEY, "creatornexus.streams"]) sessionStorage.removeItem(key);
   view = null;
@@ -211,7 +221,6 @@ function startSession() {
   el.who.textContent = auth.username;
   show(el.who, true);
   show(el["sign-out"], true);
-  scheduleRefresh();
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   client = new StreamClient({ url: `${scheme}://${location.host}/ws/stream/`, getToken });
   client.addEventListener("state", (e) => onState(e.detail));
@@ -222,6 +231,7 @@ function startSession() {
   restoreView();
   client.connect();
   loadSaved();
+  loadUsage();
 }
 
 // ------------------------------------------------------------------ connection badge
@@ -358,7 +368,8 @@ async function generate(event) {
     saveView();
     renderView();
     alertOutput(error.code === "offline" ? "The connection dropped before the script started. Try again once you're connected."
-      : messageFor(error.code, error.message));
+      : messageFor(error.code, error.message, error.resets_at));
+    if (error.code === "quota_exceeded") loadUsage();
   }
 }
 
@@ -410,6 +421,7 @@ function onEnd(type, frame) {
   if (type === "cancelled") alertOutput("Stopped. The words written so far are kept.", "info");
   if (type === "completed") note("Saved to your scripts.");
   loadSaved();
+  loadUsage();
 }
 
 function onError(frame) {
@@ -422,7 +434,7 @@ function onError(frame) {
     alertOutput(messageFor(frame.code, frame.message));
     loadSaved();
   } else if (!frame.request_id) {
-    alertOutput(messageFor(frame.code, frame.message));
+    alertOutput(messageFor(frame.code, frame.message, frame.resets_at));
   }
 }
 
@@ -454,6 +466,24 @@ function downloadScript() {
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
   note("Downloaded.");
+}
+
+// ------------------------------------------------------------------ usage
+
+/** The small line under the form: today's words against the daily budget (GET /api/usage/). */
+async function loadUsage() {
+  let usage;
+  try {
+    usage = await api("/api/usage/");
+  } catch {
+    return;
+  }
+  const used = usage.words.used.toLocaleString();
+  el.usage.textContent = usage.words.limit
+    ? `Today: ${used} of ${usage.words.limit.toLocaleString()} words · resets ${localTime(usage.words.resets_at)}`
+    : `Today: ${used} words written`;
+  el.usage.dataset.spent = String(Boolean(usage.words.limit) && usage.words.used >= usage.words.limit);
+  show(el.usage, true);
 }
 
 // ------------------------------------------------------------------ saved scripts
@@ -520,7 +550,7 @@ function syncDurationLimit() {
 }
 
 el["signin-form"].addEventListener("submit", signIn);
-el["sign-out"].addEventListener("click", () => signOut());
+el["sign-out"].addEventListener("click", logOut);
 el["generate-form"].addEventListener("submit", generate);
 el.platform.addEventListener("change", syncDurationLimit);
 el.cancel.addEventListener("click", cancel);

@@ -5,7 +5,10 @@ const SUBPROTOCOL = "creatornexus.v1";
 const BACKOFF_BASE_MS = 500; // first retry waits up to half a second...
 const BACKOFF_CAP_MS = 30_000; // ...and no retry ever waits more than 30 s
 const STABLE_AFTER_MS = 60_000; // a connection that lived a minute resets the backoff
-const CLOSE_UNAUTHORIZED = 4401; // token missing, bad or expired: refresh it, then reconnect
+const RENEW_MARGIN_MS = 30_000; // the socket's token is renewed in-band this long before it expires (a third of
+const RENEW_RETRY_MS = 2_000; // what is left, for short tokens); a failed renewal is tried again this soon,
+const RENEW_MIN_WAIT_MS = 1_000; // and never more often than this (a client clock far ahead of the server's)
+const CLOSE_UNAUTHORIZED = 4401; // token missing, bad, expired or revoked: refresh it, then reconnect
 const CLOSE_FORBIDDEN = 4403; // not allowed at all: retrying cannot help
 const CLOSE_BY_CLIENT = 1000;
 const CLOSE_SERVICE_RESTART = 1012; // that server process drains for a deploy: reconnect now (another one), resume
@@ -23,13 +26,15 @@ export function backoffDelay(attempt, base = BACKOFF_BASE_MS, cap = BACKOFF_CAP_
  *   started    the stream.started frame          chunk      a stream.chunk frame, never a duplicate seq
  *   completed / failed / cancelled                the terminal frame of a stream
  *   error      an error frame ({code, message, request_id?, session_id?})
+ *   renewed    the auth.ok frame: the socket's token was renewed in-band, it now lives until token_expires_at
  */
 export class StreamClient extends EventTarget {
   /**
    * @param {object} options
    * @param {string} options.url                 ws(s)://host/ws/stream/
    * @param {(opts: {fresh: boolean}) => Promise<string|null>} options.getToken
-   *        a valid access token; fresh=true means the server refused the last one (4401), so refresh it.
+   *        a valid access token; fresh=true asks for a newly refreshed one: the socket's token is about to
+   *        expire (it is renewed in-band), or the server refused the last one (4401).
    *        Resolve null when the user is signed out; throw when the token service is unreachable (retried).
    * @param {Storage|null} [options.storage]     where running streams are remembered (default sessionStorage)
    * @param {string} [options.storageKey]
@@ -164,6 +169,37 @@ export class StreamClient extends EventTarget {
     this.timers.retry = setTimeout(() => this.#open(false), delay);
   }
 
+  // ------------------------------------------------------------------ token lifetime (in-band, no reconnect)
+
+  /** Renew the socket's token before the server closes it at expiry (4401). */
+  #scheduleRenewal(expiresAt) {
+    clearTimeout(this.timers.renew);
+    const left = Date.parse(expiresAt) - Date.now();
+    if (!Number.isFinite(left)) return;
+    const margin = Math.min(RENEW_MARGIN_MS, left / 3);
+    this.timers.renew = setTimeout(() => this.#renew(), Math.max(RENEW_MIN_WAIT_MS, left - margin));
+  }
+
+  /** A freshly refreshed token, sent as {"type": "auth"}; the server answers auth.ok (or 4401 if refused). */
+  async #renew() {
+    const ws = this.ws;
+    let token;
+    try {
+      token = await this.getToken({ fresh: true });
+    } catch {
+      // The token service is unreachable: retry; should the token expire first, the 4401 path reconnects.
+      if (this.ws === ws) this.timers.renew = setTimeout(() => this.#renew(), RENEW_RETRY_MS);
+      return;
+    }
+    if (this.ws !== ws || this.stopped) return; // that socket is gone; the next one starts with a fresh token
+    if (!token) {
+      this.ws = null;
+      ws?.close(CLOSE_BY_CLIENT);
+      return this.#signOut();
+    }
+    this.#send({ type: "auth", token });
+  }
+
   #signOut() {
     this.stopped = true;
     this.#setState("signed-out");
@@ -199,6 +235,13 @@ export class StreamClient extends EventTarget {
       return;
     }
     switch (frame.type) {
+      case "connection.established":
+        this.#scheduleRenewal(frame.token_expires_at);
+        break;
+      case "auth.ok":
+        this.#scheduleRenewal(frame.token_expires_at);
+        this.#emit("renewed", frame);
+        break;
       case "ping":
         this.#send({ type: "pong", id: frame.id });
         break;

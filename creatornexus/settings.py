@@ -1,4 +1,4 @@
-"""Settings: the one place that reads the environment (see .env.example for every variable)."""
+"""Settings: Django's settings from the environment, which creatornexus/environment.py alone reads and validates."""
 
 import os
 import secrets
@@ -10,36 +10,16 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from creatornexus import environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    return float(raw) if raw else default
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
-
+# Every variable is read once, typed and validated, in creatornexus/environment.py (a bad one stops the start).
+ENV = environment.load()
 
 # Fail closed: DEBUG only when asked for (scripts/run asks, for local use).
-DEBUG = env_bool("DJANGO_DEBUG", False)
+DEBUG = ENV.DJANGO_DEBUG
 # Local use only: a random key made on first start, git-ignored, readable by its owner alone.
 LOCAL_SECRET_KEY_FILE = BASE_DIR / ".secret_key"
 # HS256 needs a key of at least 256 bits; a shorter one can be guessed offline from any token.
@@ -48,7 +28,7 @@ MIN_JWT_SECRET_LENGTH = 32
 
 def required_secret(name: str) -> str:
     """A secret from the environment; with DEBUG off a missing one stops the start, naming the variable."""
-    value = env_str(name)
+    value = str(getattr(ENV, name))
     if not value and not DEBUG:
         raise ImproperlyConfigured(
             f"{name} is required (DJANGO_DEBUG is off unless set to 1): set it to a long random string, e.g. "
@@ -88,11 +68,16 @@ def jwt_signing_key(secret_key: str) -> str:
 
 SECRET_KEY = required_secret("DJANGO_SECRET_KEY") or local_secret_key(LOCAL_SECRET_KEY_FILE)
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+ALLOWED_HOSTS = ENV.ALLOWED_HOSTS
 # Browser origins allowed to open sockets; empty means "whatever ALLOWED_HOSTS allows".
-WS_ALLOWED_ORIGINS = env_list("WS_ALLOWED_ORIGINS")
+WS_ALLOWED_ORIGINS = ENV.WS_ALLOWED_ORIGINS
 # Query-string tokens (?token=) end up in proxy logs; the service this replaces used them, so they stay on by default.
-WS_ALLOW_QUERY_TOKEN = env_bool("WS_ALLOW_QUERY_TOKEN", True)
+WS_ALLOW_QUERY_TOKEN = ENV.WS_ALLOW_QUERY_TOKEN
+
+
+def _or(value: Any, default: Any) -> Any:
+    """A variable that was set, else a default that depends on DEBUG."""
+    return default if value is None else value
 
 
 def proxy_ssl_header(name: str) -> tuple[str, str] | None:
@@ -101,16 +86,16 @@ def proxy_ssl_header(name: str) -> tuple[str, str] | None:
 
 
 # HTTPS. The defaults are production's (DEBUG off); local use (DEBUG on) serves plain HTTP.
-SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_SSL_REDIRECT = _or(ENV.DJANGO_SECURE_SSL_REDIRECT, not DEBUG)
 # Load balancers probe processes (and Prometheus scrapes each one) over plain HTTP, inside the network: a redirect
 # would fail the probe or the scrape.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 # Only the header a TLS-terminating proxy sets (and overwrites): a client could send it too.
-SECURE_PROXY_SSL_HEADER = proxy_ssl_header(env_str("DJANGO_SECURE_PROXY_SSL_HEADER"))
-SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", not DEBUG)
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(ENV.DJANGO_SECURE_PROXY_SSL_HEADER)
+SECURE_HSTS_SECONDS = _or(ENV.DJANGO_SECURE_HSTS_SECONDS, 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _or(ENV.DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS, not DEBUG)
+SECURE_HSTS_PRELOAD = _or(ENV.DJANGO_SECURE_HSTS_PRELOAD, not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = _or(ENV.DJANGO_SECURE_COOKIES, not DEBUG)
 
 INSTALLED_APPS = [
     "daphne",  # first, so `manage.py runserver` serves ASGI (WebSockets included)
@@ -162,8 +147,8 @@ TEMPLATES = [
 
 DATABASES = {
     "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        ENV.DATABASE_URL or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=ENV.DATABASE_CONN_MAX_AGE,
     )
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -190,12 +175,10 @@ STORAGES = {
 SERVESTATIC_USE_FINDERS = True
 SERVESTATIC_AUTOREFRESH = DEBUG
 
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = ENV.REDIS_URL
 # Sentinel: "host:port,host:port"; then REDIS_URL gives only the password and database, the master comes from them.
-REDIS_SENTINELS = [
-    (host, int(port)) for host, _, port in (item.rpartition(":") for item in env_list("REDIS_SENTINELS"))
-]
-REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINELS = [(host, int(port)) for host, _, port in (item.rpartition(":") for item in ENV.REDIS_SENTINELS)]
+REDIS_SENTINEL_MASTER = ENV.REDIS_SENTINEL_MASTER
 
 
 def redis_channel_layers(url: str, sentinels: list[tuple[str, int]], master: str) -> dict[str, Any]:
@@ -255,10 +238,10 @@ else:
 
 # Attempts at the token endpoints (login, refresh), counted in the cache per window; 0 switches a limit off.
 AUTH_RATE_LIMITS = {
-    "WINDOW_S": env_int("AUTH_RATE_LIMIT_WINDOW_S", 60),
-    "PER_USERNAME": env_int("AUTH_RATE_LIMIT_PER_USERNAME", 10),
+    "WINDOW_S": ENV.AUTH_RATE_LIMIT_WINDOW_S,
+    "PER_USERNAME": ENV.AUTH_RATE_LIMIT_PER_USERNAME,
     # Higher: people behind one NAT share an address, and every browser tab refreshes.
-    "PER_ADDRESS": env_int("AUTH_RATE_LIMIT_PER_ADDRESS", 60),
+    "PER_ADDRESS": ENV.AUTH_RATE_LIMIT_PER_ADDRESS,
 }
 
 REST_FRAMEWORK = {
@@ -269,7 +252,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "creatornexus.openapi.AutoSchema",
     # Proxies in front whose X-Forwarded-For is trusted for the client address; 0 = the peer's address.
-    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
+    "NUM_PROXIES": ENV.NUM_PROXIES,
 }
 
 # The OpenAPI schema at /api/schema/ (docs page: /api/docs/); the socket protocol is docs/asyncapi.yaml.
@@ -299,8 +282,8 @@ SPECTACULAR_SETTINGS = {
 
 SIMPLE_JWT = {
     "SIGNING_KEY": jwt_signing_key(SECRET_KEY),
-    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_ACCESS_TTL_S", 900)),
-    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env_int("JWT_REFRESH_TTL_S", 86400)),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=ENV.JWT_ACCESS_TTL_S),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=ENV.JWT_REFRESH_TTL_S),
     "UPDATE_LAST_LOGIN": False,
     # Every refresh hands out the next refresh token and blacklists the one used: a stolen one works once at most.
     "ROTATE_REFRESH_TOKENS": True,
@@ -309,63 +292,58 @@ SIMPLE_JWT = {
     "CHECK_REVOKE_TOKEN": True,
 }
 
-OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_API_KEY = ENV.OPENAI_API_KEY
 
 # App knobs; code reads settings.STREAMING[...] at call time so tests can override them.
 STREAMING: dict[str, Any] = {
-    "MOCK_STREAM_DELAY_MS": env_int("MOCK_STREAM_DELAY_MS", 25),
-    "HEARTBEAT_INTERVAL_S": env_float("WS_HEARTBEAT_INTERVAL_S", 30),
-    "CONNECTION_TIMEOUT_S": env_float("WS_CONNECTION_TIMEOUT_S", 60),
+    "MOCK_STREAM_DELAY_MS": ENV.MOCK_STREAM_DELAY_MS,
+    "HEARTBEAT_INTERVAL_S": ENV.WS_HEARTBEAT_INTERVAL_S,
+    "CONNECTION_TIMEOUT_S": ENV.WS_CONNECTION_TIMEOUT_S,
     # Daphne drops frames over 1 MiB without a close code; ours is far below that.
-    "MAX_FRAME_BYTES": env_int("WS_MAX_FRAME_BYTES", 64 * 1024),
+    "MAX_FRAME_BYTES": ENV.WS_MAX_FRAME_BYTES,
     # Outbound frames a socket may leave unread before it is closed with 4413 (Centrifugo's figure).
-    "MAX_BUFFERED_BYTES": env_int("WS_MAX_BUFFERED_BYTES", 1024 * 1024),
+    "MAX_BUFFERED_BYTES": ENV.WS_MAX_BUFFERED_BYTES,
     # On SIGTERM/SIGINT generations run on this long before they end with shutting_down (under a 30 s kill timeout).
-    "SHUTDOWN_GRACE_S": env_float("SHUTDOWN_GRACE_S", 25),
-    "MAX_STREAMS_PER_CONNECTION": env_int("WS_MAX_STREAMS_PER_CONNECTION", 3),
+    "SHUTDOWN_GRACE_S": ENV.SHUTDOWN_GRACE_S,
+    "MAX_STREAMS_PER_CONNECTION": ENV.WS_MAX_STREAMS_PER_CONNECTION,
     # Per user over the whole cluster (leases in the store); 0 = no limit.
-    "MAX_STREAMS_PER_USER": env_int("WS_MAX_STREAMS_PER_USER", 5),
-    "MAX_CONNECTIONS_PER_USER": env_int("WS_MAX_CONNECTIONS_PER_USER", 20),
+    "MAX_STREAMS_PER_USER": ENV.WS_MAX_STREAMS_PER_USER,
+    "MAX_CONNECTIONS_PER_USER": ENV.WS_MAX_CONNECTIONS_PER_USER,
     # A killed process's share of those limits lapses within this long; leases are renewed every third of it.
-    "QUOTA_LEASE_TTL_S": env_float("QUOTA_LEASE_TTL_S", 6),
+    "QUOTA_LEASE_TTL_S": ENV.QUOTA_LEASE_TTL_S,
     # Words a user may have generated per UTC day before `generate` is refused (quota_exceeded); 0 = no limit.
-    "DAILY_WORD_LIMIT": env_int("USER_DAILY_WORD_LIMIT", 0),
+    "DAILY_WORD_LIMIT": ENV.USER_DAILY_WORD_LIMIT,
     # Token bucket per connection: a burst, then a steady rate of frames per second.
-    "RATE_LIMIT_BURST": env_int("WS_RATE_LIMIT_BURST", 60),
-    "RATE_LIMIT_PER_S": env_float("WS_RATE_LIMIT_PER_S", 20),
+    "RATE_LIMIT_BURST": ENV.WS_RATE_LIMIT_BURST,
+    "RATE_LIMIT_PER_S": ENV.WS_RATE_LIMIT_PER_S,
     # A generation never runs longer than this, socket or not.
-    "STREAM_DEADLINE_S": env_float("STREAM_DEADLINE_S", 300),
-    "STREAM_RETENTION_S": env_int("STREAM_RETENTION_S", 900),
+    "STREAM_DEADLINE_S": ENV.STREAM_DEADLINE_S,
+    "STREAM_RETENTION_S": ENV.STREAM_RETENTION_S,
     # Words are written to the store and watchers woken at most once per tick.
-    "FLUSH_INTERVAL_MS": env_int("STREAM_FLUSH_INTERVAL_MS", 50),
+    "FLUSH_INTERVAL_MS": ENV.STREAM_FLUSH_INTERVAL_MS,
     # A process that has not refreshed its heartbeat for this long is dead (kill -9): its streams fail.
-    "PROCESS_TTL_S": env_int("PROCESS_TTL_S", 10),
-    "OPENAI_BASE_URL": env_str("OPENAI_BASE_URL"),
-    "OPENAI_MODEL": env_str("OPENAI_MODEL", "gpt-4o-mini"),
-    "OPENAI_TIMEOUT_S": env_float("OPENAI_TIMEOUT_S", 20),
-    "OPENAI_MAX_RETRIES": env_int("OPENAI_MAX_RETRIES", 1),
-    "OPENAI_STREAM_IDLE_TIMEOUT_S": env_float("OPENAI_STREAM_IDLE_TIMEOUT_S", 20),
-    "OPENAI_MAX_RETRY_AFTER_S": env_float("OPENAI_MAX_RETRY_AFTER_S", 3),
+    "PROCESS_TTL_S": ENV.PROCESS_TTL_S,
+    "OPENAI_BASE_URL": ENV.OPENAI_BASE_URL,
+    "OPENAI_MODEL": ENV.OPENAI_MODEL,
+    "OPENAI_TIMEOUT_S": ENV.OPENAI_TIMEOUT_S,
+    "OPENAI_MAX_RETRIES": ENV.OPENAI_MAX_RETRIES,
+    "OPENAI_STREAM_IDLE_TIMEOUT_S": ENV.OPENAI_STREAM_IDLE_TIMEOUT_S,
+    "OPENAI_MAX_RETRY_AFTER_S": ENV.OPENAI_MAX_RETRY_AFTER_S,
     # How the OpenAI provider speaks HTTP: "asyncio" (streaming/providers/http1.py; the provider then needs
     # ~2x less CPU per streamed word) or "httpx" (the SDK's own; used anyway when HTTP(S)_PROXY is set). docs/ai.md.
-    "OPENAI_HTTP_TRANSPORT": env_str("OPENAI_HTTP_TRANSPORT", "asyncio"),
-    "AI_FALLBACK": env_str("AI_FALLBACK"),
+    "OPENAI_HTTP_TRANSPORT": ENV.OPENAI_HTTP_TRANSPORT,
+    "AI_FALLBACK": ENV.AI_FALLBACK,
 }
-if STREAMING["OPENAI_HTTP_TRANSPORT"] not in {"asyncio", "httpx"}:
-    raise ImproperlyConfigured("OPENAI_HTTP_TRANSPORT must be 'asyncio' or 'httpx'")
 
 # A scrape token for /metrics (Authorization: Bearer <token>), for Prometheus; staff access tokens work too.
-METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_TOKEN = ENV.METRICS_TOKEN
 # A bearer secret that grants reading every process's counters: long enough not to be guessed.
 MIN_METRICS_TOKEN_LENGTH = 32
 if METRICS_TOKEN and len(METRICS_TOKEN) < MIN_METRICS_TOKEN_LENGTH:
     raise ImproperlyConfigured(f"METRICS_TOKEN must be at least {MIN_METRICS_TOKEN_LENGTH} characters long")
 
 # One JSON object per line for log collectors (production), or plain lines for a person (local use).
-LOG_FORMATS = ("json", "plain")
-LOG_FORMAT = (env_str("LOG_FORMAT") or ("plain" if DEBUG else "json")).lower()
-if LOG_FORMAT not in LOG_FORMATS:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {LOG_FORMAT!r}")
+LOG_FORMAT = ENV.LOG_FORMAT or ("plain" if DEBUG else "json")
 
 LOGGING_CONFIG = "creatornexus.logformat.configure"
 LOGGING = {
@@ -389,7 +367,7 @@ LOGGING = {
             "filters": ["redact_tokens", "log_context"],
         }
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": ENV.LOG_LEVEL},
     "loggers": {
         # Loggers that bring their own handlers (Django's defaults; uvicorn's, set up before it imports the app)
         # write through the redacting handler instead. Not "uvicorn" itself: naming it would reset its child

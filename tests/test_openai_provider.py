@@ -363,4 +363,4 @@ def test_http_transport_setting_is_checked_at_start(value: str, starts: bool) ->
     result = manage(["check"], {**documented_production_env(), "OPENAI_HTTP_TRANSPORT": value})
     assert (result.returncode == 0) is starts, result.stderr[-2000:]
     if not starts:
-        assert "ImproperlyConfigured: OPENAI_HTTP_TRANSPORT must be 'asyncio' or 'httpx'" in result.stderr
+        assert "OPENAI_HTTP_TRANSPORT='aiohttp': Input should be 'asyncio' or 'httpx'" in result.stderr

@@ -300,10 +300,15 @@ function restoreView() {
   const kept = readJSON(VIEW_KEY);
   if (!kept) return renderView();
   view = kept;
-  const lost = view.status === "starting" || (view.status === "running" && !client.streams.has(view.session_id));
-  if (lost) view.status = "interrupted";
+  if (view.status === "starting") {
+    view.status = "interrupted";
+    alertOutput("The page was reloaded before this script started. Press Write it again.", "warn");
+  }
   renderView();
   if (view.status === "running") {
+    // The client forgot it (its end came as the page closed): ask again after the words kept here; the server
+    // answers with the rest and the end, or refuses, and then onResumeRefused finds out what became of it.
+    if (!client.streams.has(view.session_id)) client.resume(view.session_id, view.words);
     follower.toEnd();
     startTicker();
     note("Picking up where you left off…");
@@ -480,12 +485,18 @@ async function onResumeRefused() {
   const row = await api(`/api/scripts/?session_id=${encodeURIComponent(sessionId)}`)
     .then((page) => page.results[0] ?? null, () => null);
   if (view?.session_id !== sessionId) return;
-  if (row && row.status !== "running" && row.words >= view.words) {
+  if (endedWhileAway(row, view.words)) {
     return openSaved(row.id, "It ended while you were away; this is the saved script.");
   }
   alertOutput(interruptedMessage(view.words), "warn");
   note("");
   saved.reload();
+}
+
+/** The row has the whole script: it ended on its own (or its process died after the page's last word). */
+function endedWhileAway(row, wordsHere) {
+  if (!row || row.status === "running") return false;
+  return row.error_code === "worker_lost" ? row.words > wordsHere : row.words >= wordsHere;
 }
 
 function interruptedMessage(words) {

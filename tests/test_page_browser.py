@@ -277,6 +277,28 @@ def test_saved_scripts_load_more_reaches_the_21st(
     screenshot(page, f"{page.width_name}-opened")
 
 
+def test_script_writing_in_another_tab_is_followed_live(page: Any, server: DaphneServer, creator: Any) -> None:
+    """A script being written in another tab is listed as Writing; opened here, it streams to its end, intact."""
+    writer = page.context.new_page()
+    signed_in(writer, server)
+    generate(writer, "lighting a room with one lamp", duration=120)
+    wait_for_words(writer, 10)
+    signed_in(page, server)
+    page.wait_for_selector("#saved-list [data-status=running]")
+    page.click("#saved-list [data-status=running]")
+    page.wait_for_selector("#output[data-status=running]")
+    assert page.text_content("#output-title") == "lighting a room with one lamp"
+    assert page.is_visible("#cancel")
+    page.wait_for_selector("#output[data-status=completed]")
+    writer.wait_for_selector("#output[data-status=completed]")
+    assert (
+        page.text_content("#script")
+        == writer.text_content("#script")
+        == saved_script(writer, server, creator)["script"]
+    )
+    page.wait_for_selector("#saved-list li:nth-child(1) button[data-status=completed]")
+
+
 # ---------------------------------------------------------------- a restart mid-stream
 
 

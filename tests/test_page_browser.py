@@ -38,24 +38,28 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 DESKTOP = {"viewport": {"width": 1280, "height": 860}}
 WIDTHS = {"phone": PHONE, "desktop": DESKTOP}
 
-# Counts, at every word that lands in the script, whether the last word is inside the box's visible part.
+# At every word that lands in the script once it outgrew its box: whether the last word is inside the box's visible
+# part, and the box inside the window (on a phone it must not run past the bottom of the screen).
 WATCH_LAST_WORD_JS = """() => {
   const box = document.querySelector('#script-box');
   const script = document.querySelector('#script');
-  window.__words = {seen: 0, hidden: 0, overflowed: false};
-  const lastWordVisible = () => {
+  window.__words = {seen: 0, hidden: [], overflowed: false};
+  const lastWord = () => {
     const last = [...script.childNodes].reverse().find((node) => node.textContent.trim());
     const range = document.createRange();
     range.selectNodeContents(last);
-    const rects = range.getClientRects();
-    const word = rects[rects.length - 1];
-    const seen = box.getBoundingClientRect();
-    return word.top >= seen.top - 1 && word.bottom <= seen.bottom + 1;
+    return [...range.getClientRects()].pop();
   };
   new MutationObserver(() => {
+    if (box.scrollHeight <= box.clientHeight) return;
     window.__words.seen += 1;
     window.__words.overflowed ||= box.scrollHeight > 2 * box.clientHeight;
-    if (!lastWordVisible()) window.__words.hidden += 1;
+    const word = lastWord();
+    const seen = box.getBoundingClientRect();
+    const inBox = word.top >= seen.top - 1 && word.bottom <= seen.bottom + 1;
+    if (!inBox || seen.bottom > innerHeight) {
+      window.__words.hidden.push({inBox, boxBottom: Math.round(seen.bottom), window: innerHeight});
+    }
   }).observe(script, {childList: true});
 }"""
 LAST_WORD_VISIBLE_JS = """() => {
@@ -143,7 +147,7 @@ def test_long_script_keeps_its_last_word_in_view(any_page: Any, server: DaphneSe
     page.wait_for_selector("#output[data-status=completed]", timeout=60_000)
     words = page.evaluate("() => window.__words")
     assert words["overflowed"], "the script never outgrew its box: nothing was tested"
-    assert words["seen"] >= 700 and words["hidden"] == 0, words
+    assert words["seen"] >= 600 and words["hidden"] == [], {**words, "hidden": words["hidden"][:3]}
     assert words_on_page(page) == saved_script(page, server, creator)["words"] == 750
     no_sideways_scroll(page)
     assert page.text_content("#usage").startswith("Today: 750 of 100,000 words · resets ")

@@ -13,7 +13,8 @@ def session_owner_id(session_id: str) -> int | None:
 
 
 def scripts_for(user_id: int) -> QuerySet[StreamSession]:
-    return StreamSession.objects.filter(owner_id=user_id)
+    """Newest first; the id breaks ties, so pages of the list never repeat or skip a script."""
+    return StreamSession.objects.filter(owner_id=user_id).order_by("-created_at", "-id")
 
 
 def totals() -> dict[str, dict[str, int]]:

@@ -64,6 +64,33 @@ def test_scripts_list_paginated(user: Any) -> None:
     assert len(second["results"]) == 5 and second["next"] is None
 
 
+def test_scripts_pages_of_equal_times_neither_repeat_nor_skip(user: Any) -> None:
+    """Scripts saved in the same instant still page in one order: every script once over the pages."""
+    rows = [make_session(user, topic=f"topic {n}") for n in range(25)]
+    StreamSession.objects.filter(owner=user).update(created_at=rows[0].created_at)
+    client = api_for(user)
+    listed = [row["id"] for page in (1, 2) for row in client.get(f"/api/scripts/?page={page}").json()["results"]]
+    assert listed == sorted((row.pk for row in rows), reverse=True)
+
+
+def test_scripts_list_by_session_id(user: Any, other_user: Any) -> None:
+    """?session_id= finds the caller's row of that stream, and nobody else's."""
+    mine = make_session(user, topic="mine", status="running", words=0)
+    make_session(user, topic="another")
+    theirs = make_session(other_user, topic="theirs")
+    client = api_for(user)
+    found = client.get(f"/api/scripts/?session_id={mine.session_id}").json()
+    assert [(row["id"], row["status"]) for row in found["results"]] == [(mine.pk, "running")]
+    assert client.get(f"/api/scripts/?session_id={theirs.session_id}").json()["count"] == 0
+
+
+def test_scripts_list_refuses_a_session_id_that_is_not_a_uuid(user: Any) -> None:
+    """A session_id that is not a UUID is a 400 naming the parameter, not a server error."""
+    response = api_for(user).get("/api/scripts/?session_id=not-a-uuid")
+    assert response.status_code == 400
+    assert response.json() == {"session_id": ["Must be a session id (a UUID)."]}
+
+
 def test_scripts_list_needs_auth(user: Any) -> None:
     """Without a token the list is 401."""
     assert APIClient().get("/api/scripts/").status_code == 401

@@ -77,7 +77,7 @@ def test_every_api_route_is_in_the_schema() -> None:
     [
         ("post", "/api/auth/token/", {"200", "400", "401", "429", "503"}, False),
         ("post", "/api/auth/token/refresh/", {"200", "400", "401", "429", "503"}, False),
-        ("get", "/api/scripts/", {"200", "401", "404"}, True),
+        ("get", "/api/scripts/", {"200", "400", "401", "404"}, True),
         ("get", "/api/scripts/{id}/", {"200", "401", "404"}, True),
         ("get", "/api/websocket/stats", {"200", "401", "403"}, True),
         ("get", "/healthz", {"200"}, False),
@@ -102,7 +102,7 @@ def test_bearer_scheme_and_pagination_are_described() -> None:
         "bearerFormat": "JWT",
     }
     listing = document["paths"]["/api/scripts/"]["get"]
-    assert {p["name"] for p in listing["parameters"]} == {"page", "status"}
+    assert {p["name"] for p in listing["parameters"]} == {"page", "status", "session_id"}
     page = document["components"]["schemas"]["PaginatedScriptListList"]
     assert set(page["properties"]) == {"count", "next", "previous", "results"}
     throttled = document["paths"]["/api/auth/token/"]["post"]["responses"]["429"]

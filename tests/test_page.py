@@ -66,7 +66,7 @@ def production(django_db_setup: Any) -> Iterator[DaphneServer]:
 @pytest.mark.e2e
 def test_daphne_serves_static_files_in_production_mode(production: DaphneServer) -> None:
     """DJANGO_DEBUG=0: Daphne serves /static/streaming/client.js through servestatic, no collectstatic needed."""
-    for name in ("client.js", "app.js", "app.css"):
+    for name in ("client.js", "app.js", "follow.js", "saved.js", "app.css"):
         with urllib.request.urlopen(f"{production.http_url}/static/streaming/{name}", timeout=5) as response:
             assert response.status == 200
             assert response.read() == (STATIC / name).read_bytes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -19,9 +21,10 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, permissions
+from rest_framework.exceptions import ValidationError
 
 from accounts.auth import request_user
-from creatornexus.openapi import plain_view
+from creatornexus.openapi import VALIDATION_ERROR_SCHEMA, plain_view
 from streaming import quotas, selectors
 from streaming.api import schemas
 from streaming.api.serializers import ScriptDetailSerializer, ScriptListSerializer
@@ -40,19 +43,44 @@ READY_CHECK_TIMEOUT_S = 2
         summary="The caller's saved scripts, newest first",
         tags=["scripts"],
         parameters=[
-            OpenApiParameter("status", str, enum=schemas.SCRIPT_STATUSES, description="Only scripts in this state.")
+            OpenApiParameter("status", str, enum=schemas.SCRIPT_STATUSES, description="Only scripts in this state."),
+            OpenApiParameter(
+                "session_id",
+                OpenApiTypes.UUID,
+                description="Only the script of this stream session (the `session_id` of its socket frames).",
+            ),
         ],
+        responses={
+            200: ScriptListSerializer(many=True),
+            400: OpenApiResponse(VALIDATION_ERROR_SCHEMA, description="A filter's value is not valid."),
+        },
     )
 )
 class ScriptList(generics.ListAPIView[StreamSession]):
-    """GET /api/scripts/: the user's own scripts, newest first; ?status=completed filters."""
+    """GET /api/scripts/: the user's own scripts, newest first; ?status=completed and ?session_id=<uuid> filter.
+
+    A page that followed a stream looks its row up by session_id, to tell a stream that ended while it was away
+    from one whose process lost it.
+    """
 
     serializer_class = ScriptListSerializer
 
     def get_queryset(self) -> QuerySet[StreamSession]:
         queryset = selectors.scripts_for(int(self.request.user.pk or 0))
         status = self.request.query_params.get("status")
-        return queryset.filter(status=status) if status else queryset
+        if status:
+            queryset = queryset.filter(status=status)
+        session_id = self.request.query_params.get("session_id")
+        if session_id is not None:
+            queryset = queryset.filter(session_id=_session_id(session_id))
+        return queryset
+
+
+def _session_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationError({"session_id": ["Must be a session id (a UUID)."]}) from None
 
 
 @extend_schema_view(get=extend_schema(summary="One saved script with its full text", tags=["scripts"]))

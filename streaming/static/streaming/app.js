@@ -1,5 +1,7 @@
 // The creator's page: sign in, write a script live, keep it through drops and reloads, open saved ones.
 import { StreamClient } from "./client.js";
+import { ScriptFollower } from "./follow.js";
+import { SavedScripts } from "./saved.js";
 
 const AUTH_KEY = "creatornexus.auth"; // {access, refresh, username}; sessionStorage only, never the URL
 const VIEW_KEY = "creatornexus.view"; // the script on screen, so a reload shows it and resumes after it
@@ -39,7 +41,8 @@ for (const id of [
   "username", "password", "app-view", "generate-form", "topic", "platform", "duration", "duration-hint", "tone",
   "audience", "form-error", "generate", "saved-list", "saved-empty", "saved-refresh", "output", "output-title",
   "output-meta", "output-status", "progress", "progress-fill", "word-count", "elapsed", "progress-text",
-  "output-alert", "script-empty", "script", "cancel", "copy", "download", "action-note", "usage",
+  "output-alert", "script-empty", "script", "cancel", "copy", "download", "action-note", "usage", "script-box",
+  "jump", "rewrite", "saved-note", "saved-count", "saved-more",
 ]) el[id] = $(id);
 
 let auth = readJSON(AUTH_KEY);
@@ -47,6 +50,14 @@ let refreshing = null;
 let view = null; // {session_id?, topic, platform, duration, status, text, words, progress, startedAt, elapsedMs}
 let ticker = null;
 let client = null;
+const follower = new ScriptFollower(el["script-box"], el.jump);
+const saved = new SavedScripts({
+  api,
+  el: { list: el["saved-list"], empty: el["saved-empty"], count: el["saved-count"], more: el["saved-more"] },
+  platformLabel: (platform) => PLATFORMS[platform]?.label ?? platform,
+  reasonOf: (script) => firstSentence(ERROR_MESSAGES[script.error_code] ?? script.error_message ?? ""),
+  onOpen: (id) => openSaved(id),
+});
 
 // ------------------------------------------------------------------ small helpers
 
@@ -76,6 +87,16 @@ function messageFor(code, serverMessage, resetsAt) {
 
 function localTime(iso) {
   return new Date(iso).toLocaleString([], { weekday: "short", hour: "2-digit", minute: "2-digit" });
+}
+
+function firstSentence(text) {
+  return text.split(/(?<=\.) /)[0];
+}
+
+/** Scroll the page to a card; its top stays clear of the sticky header (scroll-padding-top in app.css). */
+function scrollToCard(node) {
+  const still = matchMedia("(prefers-reduced-motion: reduce)").matches;
+  node.scrollIntoView({ behavior: still ? "auto" : "smooth", block: "start" });
 }
 
 function formatElapsed(ms) {
@@ -202,6 +223,7 @@ function signOut(reason) {
   client = null;
   auth = null;
   stopTicker();
+  saved.stop();
   for (const key of [AUTH_KEY, VIEW_KEY, "creatornexus.streams"]) sessionStorage.removeItem(key);
   view = null;
   setBadge("signed-out");
@@ -230,7 +252,7 @@ function startSession() {
   client.addEventListener("error", (e) => onError(e.detail));
   restoreView();
   client.connect();
-  loadSaved();
+  saved.reload();
   loadUsage();
 }
 
@@ -240,8 +262,10 @@ let badgeTimer = null;
 
 function onState({ state, retryAt, reason }) {
   if (state === "signed-out") return signOut("Your session has ended. Please sign in again.");
+  const back = state === "connected" && el.connection.dataset.state === "reconnecting";
   setBadge(state, retryAt, reason);
   updateControls();
+  if (back && view?.status === "running") note("Picking up where you left off…");
 }
 
 function setBadge(state, retryAt, reason) {
@@ -273,13 +297,19 @@ function saveView() {
 }
 
 function restoreView() {
-  const saved = readJSON(VIEW_KEY);
-  if (!saved) return renderView();
-  view = saved;
-  const lost = view.status === "starting" || (view.status === "running" && !client.streams.has(view.session_id));
-  if (lost) view.status = "interrupted";
+  const kept = readJSON(VIEW_KEY);
+  if (!kept) return renderView();
+  view = kept;
+  if (view.status === "starting") {
+    view.status = "interrupted";
+    alertOutput("The page was reloaded before this script started. Press Write it again.", "warn");
+  }
   renderView();
   if (view.status === "running") {
+    // The client forgot it (its end came as the page closed): ask again after the words kept here; the server
+    // answers with the rest and the end, or refuses, and then onResumeRefused finds out what became of it.
+    if (!client.streams.has(view.session_id)) client.resume(view.session_id, view.words);
+    follower.toEnd();
     startTicker();
     note("Picking up where you left off…");
   }
@@ -321,7 +351,10 @@ function updateControls() {
   el.generate.textContent = running ? "Writing…" : connected ? "Write script" : "Waiting for connection…";
   show(el.cancel, view?.status === "running");
   el.cancel.disabled = !connected;
-  const hasText = view?.status === "completed" && Boolean(view.text);
+  show(el.rewrite, view?.status === "failed" || view?.status === "interrupted");
+  el.rewrite.disabled = !connected;
+  // Whatever has words can be taken away, however it ended; a script still being written first has to end.
+  const hasText = !running && Boolean(view?.text);
   el.copy.disabled = !hasText;
   el.download.disabled = !hasText;
 }
@@ -342,8 +375,14 @@ function alertOutput(text, tone = "error") {
   show(el["output-alert"], Boolean(text));
 }
 
+/** The note beside the actions: it stays until the next note replaces it (words arriving do not clear it). */
 function note(text) {
   el["action-note"].textContent = text;
+}
+
+/** The note above Saved scripts, where the creator clicked. */
+function savedNote(text) {
+  el["saved-note"].textContent = text;
 }
 
 // ------------------------------------------------------------------ generating
@@ -359,8 +398,10 @@ async function generate(event) {
   view = { ...request, status: "starting", text: "", words: 0, progress: 0, startedAt: Date.now() };
   alertOutput(null);
   note("");
+  savedNote("");
   renderView();
-  if (matchMedia("(max-width: 820px)").matches) el.output.scrollIntoView({ behavior: "smooth", block: "start" });
+  follower.toStart();
+  if (matchMedia("(max-width: 820px)").matches) scrollToCard(el.output);
   try {
     await client.generate(request);
   } catch (error) {
@@ -396,13 +437,12 @@ function onStarted(frame) {
 
 function onChunk(frame) {
   if (view?.session_id !== frame.session_id) return;
-  el.script.append(frame.text);
+  follower.append(() => el.script.append(frame.text));
   view.text += frame.text;
   view.words = frame.words;
   view.progress = Math.max(view.progress, frame.progress);
   saveView();
   renderNumbers();
-  if (el["action-note"].textContent) note("");
 }
 
 function onEnd(type, frame) {
@@ -418,28 +458,66 @@ function onEnd(type, frame) {
   saveView();
   renderView();
   if (type === "failed") alertOutput(messageFor(frame.error?.code, frame.error?.message));
-  if (type === "cancelled") alertOutput("Stopped. The words written so far are kept.", "info");
-  if (type === "completed") note("Saved to your scripts.");
-  loadSaved();
+  if (type === "cancelled") alertOutput("Stopped. The words written so far are kept: copy or download them.", "info");
+  note(type === "completed" ? "Saved to your scripts." : "");
+  savedNote("");
+  saved.reload();
   loadUsage();
 }
 
 function onError(frame) {
-  if (frame.session_id && frame.session_id === view?.session_id) {
-    // A resume the server could not honour: the stream is gone or too old to replay.
-    stopTicker();
-    view.status = "interrupted";
-    saveView();
-    renderView();
-    alertOutput(messageFor(frame.code, frame.message));
-    loadSaved();
-  } else if (!frame.request_id) {
-    alertOutput(messageFor(frame.code, frame.message, frame.resets_at));
+  if (frame.session_id && frame.session_id === view?.session_id) onResumeRefused();
+  else if (!frame.request_id) alertOutput(messageFor(frame.code, frame.message, frame.resets_at));
+}
+
+/**
+ * The server cannot replay the stream on screen (resume_expired, not_found). Either it ended while this page was
+ * away and its end is no longer kept for replay (the saved row has it all), or the process writing it was lost
+ * with its words (a dev-server restart, a store that forgot it): then the words are only here, and the row says
+ * running or worker_lost with fewer of them.
+ */
+async function onResumeRefused() {
+  stopTicker();
+  view.status = "interrupted";
+  saveView();
+  renderView();
+  const sessionId = view.session_id;
+  const row = await api(`/api/scripts/?session_id=${encodeURIComponent(sessionId)}`)
+    .then((page) => page.results[0] ?? null, () => null);
+  if (view?.session_id !== sessionId) return;
+  if (endedWhileAway(row, view.words)) {
+    return openSaved(row.id, "It ended while you were away; this is the saved script.");
   }
+  alertOutput(interruptedMessage(view.words), "warn");
+  note("");
+  saved.reload();
+}
+
+/** The row has the whole script: it ended on its own (or its process died after the page's last word). */
+function endedWhileAway(row, wordsHere) {
+  if (!row || row.status === "running") return false;
+  return row.error_code === "worker_lost" ? row.words > wordsHere : row.words >= wordsHere;
+}
+
+function interruptedMessage(words) {
+  if (!words) return "The server restarted before this script got its first words. Press Write it again.";
+  return `The server restarted while this script was being written, so it stopped after ${words} words. ` +
+    "They are kept here: copy or download them, or press Write it again for a whole script.";
 }
 
 function cancel() {
   if (view?.session_id) client.cancel(view.session_id);
+}
+
+/** The same request again, from the form (filled from the script on screen). */
+function rewrite() {
+  el.topic.value = view.topic;
+  el.platform.value = view.platform;
+  syncDurationLimit();
+  el.duration.value = String(view.duration);
+  el.tone.value = view.tone ?? "";
+  el.audience.value = view.audience ?? "";
+  el["generate-form"].requestSubmit();
 }
 
 // ------------------------------------------------------------------ copy / download
@@ -447,7 +525,7 @@ function cancel() {
 async function copyScript() {
   try {
     await navigator.clipboard.writeText(view.text);
-    note("Copied to the clipboard.");
+    note(`Copied ${view.words} words to the clipboard.`);
   } catch {
     const range = document.createRange();
     range.selectNodeContents(el.script);
@@ -479,66 +557,50 @@ async function loadUsage() {
     return;
   }
   const used = usage.words.used.toLocaleString();
-  el.usage.textContent = usage.words.limit
-    ? `Today: ${used} of ${usage.words.limit.toLocaleString()} words · resets ${localTime(usage.words.resets_at)}`
-    : `Today: ${used} words written`;
+  // Two parts that each keep to one line: a narrow screen breaks the line between them, not inside a time.
+  const part = (text) => Object.assign(document.createElement("span"), { textContent: text });
+  if (usage.words.limit) {
+    const budget = part(`Today: ${used} of ${usage.words.limit.toLocaleString()} words`);
+    el.usage.replaceChildren(budget, " · ", part(`resets ${localTime(usage.words.resets_at)}`));
+  } else {
+    el.usage.replaceChildren(part(`Today: ${used} words written`));
+  }
   el.usage.dataset.spent = String(Boolean(usage.words.limit) && usage.words.used >= usage.words.limit);
   show(el.usage, true);
 }
 
 // ------------------------------------------------------------------ saved scripts
 
-async function loadSaved() {
-  let page;
-  try {
-    page = await api("/api/scripts/");
-  } catch {
-    return;
-  }
-  el["saved-list"].replaceChildren(...page.results.map(savedItem));
-  show(el["saved-empty"], page.results.length === 0);
-}
-
-function savedItem(script) {
-  const item = document.createElement("li");
-  const button = Object.assign(document.createElement("button"), { type: "button", className: "saved-item" });
-  button.dataset.scriptId = script.id;
-  const title = Object.assign(document.createElement("span"), { className: "saved-title", textContent: script.topic });
-  const when = new Date(script.created_at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
-  const meta = Object.assign(document.createElement("span"), {
-    className: "saved-meta",
-    textContent: `${PLATFORMS[script.platform]?.label ?? script.platform} · ${script.words} words · ${when}`,
-  });
-  button.append(title, meta);
-  if (script.status !== "completed") {
-    const pill = Object.assign(document.createElement("span"), { className: "pill pill-small", textContent: script.status });
-    pill.dataset.status = script.status;
-    button.append(pill);
-  }
-  button.addEventListener("click", () => openSaved(script.id));
-  item.append(button);
-  return item;
-}
-
-async function openSaved(id) {
+/** Show a saved script; a running one is followed live (replayed from its first word). */
+async function openSaved(id, arrivedNote = "") {
   if (view?.status === "running" || view?.status === "starting") {
-    return note("Wait for the current script to finish, or cancel it.");
+    return savedNote("Wait for the current script to finish, or cancel it.");
   }
+  let script;
   try {
-    const script = await api(`/api/scripts/${id}/`);
-    view = {
-      session_id: script.session_id, script_id: script.id, topic: script.topic, platform: script.platform,
-      duration: script.duration, tone: script.tone, status: script.status, text: script.script,
-      words: script.words, progress: script.status === "completed" ? 1 : 0, elapsedMs: script.elapsed_ms ?? 0,
-    };
-    saveView();
-    alertOutput(script.error_code ? messageFor(script.error_code, script.error_message) : null);
-    note("");
-    renderView();
-    el.output.scrollIntoView({ behavior: "smooth", block: "start" });
+    script = await api(`/api/scripts/${id}/`);
   } catch {
-    note("That script couldn't be opened. Try again.");
+    return savedNote("That script couldn't be opened. Try again.");
   }
+  const running = script.status === "running";
+  view = {
+    session_id: script.session_id, script_id: script.id, topic: script.topic, platform: script.platform,
+    duration: script.duration, tone: script.tone, audience: script.audience, status: script.status,
+    text: running ? "" : script.script, words: running ? 0 : script.words, estimated: script.estimated_words,
+    progress: script.status === "completed" ? 1 : 0,
+    ...(running ? { startedAt: Date.parse(script.created_at) } : { elapsedMs: script.elapsed_ms ?? 0 }),
+  };
+  saveView();
+  alertOutput(script.error_code ? messageFor(script.error_code, script.error_message) : null);
+  note(arrivedNote);
+  savedNote("");
+  renderView();
+  follower.toStart();
+  if (running) {
+    startTicker();
+    client.resume(script.session_id, 0);
+  }
+  scrollToCard(el.output);
 }
 
 // ------------------------------------------------------------------ wiring
@@ -554,9 +616,10 @@ el["sign-out"].addEventListener("click", logOut);
 el["generate-form"].addEventListener("submit", generate);
 el.platform.addEventListener("change", syncDurationLimit);
 el.cancel.addEventListener("click", cancel);
+el.rewrite.addEventListener("click", rewrite);
 el.copy.addEventListener("click", copyScript);
 el.download.addEventListener("click", downloadScript);
-el["saved-refresh"].addEventListener("click", loadSaved);
+el["saved-refresh"].addEventListener("click", () => saved.reload());
 syncDurationLimit();
 
 if (auth?.access && auth?.refresh) startSession();

@@ -147,7 +147,9 @@ def test_long_script_keeps_its_last_word_in_view(any_page: Any, server: DaphneSe
     page.wait_for_selector("#output[data-status=completed]", timeout=60_000)
     words = page.evaluate("() => window.__words")
     assert words["overflowed"], "the script never outgrew its box: nothing was tested"
-    assert words["seen"] >= 600 and words["hidden"] == [], {**words, "hidden": words["hidden"][:3]}
+    # Checked at every update once the script outgrew its box: the page asks for multi-word frames (about two
+    # words each at this pace), so a 750-word script makes a few hundred updates past that point.
+    assert words["seen"] >= 200 and words["hidden"] == [], {**words, "hidden": words["hidden"][:3]}
     assert words_on_page(page) == saved_script(page, server, creator)["words"] == 750
     no_sideways_scroll(page)
     assert page.text_content("#usage").startswith("Today: 750 of 100,000 words · resets ")

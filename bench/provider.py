@@ -33,7 +33,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.run import PASSWORD, PYTHON, ROOT, Server, base_env, machine, mode_env, pinning, redis_flush, run_loadgen
+from bench.run import (
+    PASSWORD,
+    PYTHON,
+    ROOT,
+    Server,
+    base_env,
+    machine,
+    mode_env,
+    parse_mode,
+    pinning,
+    redis_flush,
+    run_loadgen,
+)
 
 UPSTREAM_START_S = 15
 # openai-httpx: the OpenAI provider over the SDK's own HTTP transport (OPENAI_HTTP_TRANSPORT=httpx, as behind
@@ -211,7 +223,7 @@ def figures(provider: str, r: dict[str, Any], per_stream_wps: float) -> str:
 def run_step(
     args: argparse.Namespace, work: Path, env: dict[str, str], upstream: Upstream | None, *, provider: str, clients: int
 ) -> dict[str, Any]:
-    mode = ("uvicorn-" if args.server == "uvicorn" else "") + args.store
+    mode = parse_mode(f"{args.server}:{args.store}")
     if args.store == "redis" and (problem := redis_flush(args.redis_url)):
         raise RuntimeError(f"redis at {args.redis_url}: {problem}")
     server = Server(mode, provider_env(provider, mode_env(mode, env, args.redis_url), upstream), work, 2048).start()

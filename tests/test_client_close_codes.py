@@ -71,7 +71,9 @@ def test_1012_reconnects_at_once_and_resumes(chromium_page: Any) -> None:
     """1012 (server draining): a new socket within a few ms, no backoff wait, and it resumes after seq 7."""
     result = after_close(chromium_page, 1012, wait_ms=5)
     assert result["opened"] == 2
-    assert result["resumed"] == [{"type": "resume", "session_id": "s1", "last_seq": 7, "request_id": "resume:s1"}]
+    assert result["resumed"] == [
+        {"type": "resume", "session_id": "s1", "last_seq": 7, "request_id": "resume:s1", "batch": True}
+    ]
     assert not any("retryAt" in state for state in result["states"])
     assert result["states"][-2]["state"] == "reconnecting"
 

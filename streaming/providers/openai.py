@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import platform
 import urllib.request
 import weakref
 from typing import Any, cast
@@ -61,10 +60,6 @@ def openai_client() -> AsyncOpenAI:
     clients = _clients.setdefault(asyncio.get_running_loop(), {})
     client = clients.get(key)
     if client is None:
-        # The SDK's first request of a client asks platform.platform() in a worker thread; uncached that takes
-        # ~6 ms, and a burst of first requests (a process starting under load) computed it once each, holding
-        # stream starts back by over a second. The stdlib caches it: ask once, here, for the whole process.
-        platform.platform()
         # max_retries=0: OpenAIProvider.open() retries itself, because the SDK would also wait out a long
         # Retry-After (up to two minutes) and the creator must hear about a rate limit at once.
         client = AsyncOpenAI(

@@ -22,7 +22,7 @@ from websockets.exceptions import InvalidStatus
 from streaming import protocol
 from streaming.models import StreamSession
 from streaming.protocol import CLOSE_REASONS, CloseCode
-from tests.conftest import access_for, make_user
+from tests.conftest import access_for, make_user, wait_for
 from tests.redisutil import flushed_redis, redis_test_url
 from tests.servers import ROOT, DaphneServer
 from tests.wsclient import SocketClient, open_socket
@@ -96,6 +96,9 @@ def script_of(frames: list[dict[str, Any]]) -> str:
 
 
 async def saved(session_id: str) -> StreamSession:
+    """The session's row once its end is saved: the writing process stores the terminal frame first, then the row,
+    so a client served by another process can see the end a moment before the row does."""
+    await wait_for(lambda: StreamSession.objects.filter(session_id=session_id).exclude(status="running").exists())
     return await database_sync_to_async(StreamSession.objects.get)(session_id=session_id)
 
 

@@ -56,8 +56,9 @@ class FrameClient:
 
     async def generate(self, **fields: Any) -> dict[str, Any]:
         await self.send({**GENERATE_DEFAULTS, "duration": 30, **fields})
+        # A server ping may come first (tests that set a 1 s heartbeat); anything else is the answer.
         started = await self.recv()
-        while started["type"] == "ping":  # a heartbeat may come first
+        while started["type"] == "ping":
             started = await self.recv()
         assert started["type"] == "stream.started", started
         return started

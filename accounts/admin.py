@@ -18,6 +18,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from accounts import services
 from accounts.models import Login
+from streaming.admin import ViewOnly
 from streaming.protocol import AuthCause
 
 User = get_user_model()
@@ -50,7 +51,7 @@ class OperatorUserAdmin(UserAdmin):
 
 
 @admin.register(Login)
-class LoginAdmin(admin.ModelAdmin):
+class LoginAdmin(ViewOnly, admin.ModelAdmin):
     """Every sign-in and how it ended; read-only (sign users out with the user actions)."""
 
     list_display = ["short", "user", "created_at", "ended_at", "ended_by"]
@@ -62,12 +63,3 @@ class LoginAdmin(admin.ModelAdmin):
     @admin.display(description="login", ordering="id")
     def short(self, obj: Login) -> str:
         return str(obj.id)[:8]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

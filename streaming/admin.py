@@ -75,14 +75,8 @@ def _code(value: object) -> SafeString:
     return format_html('<code title="{}">{}</code>', str(value), short_id(value))
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Views only; lists without the navigation sidebar, so their columns get the screen's width."""
-
-    class Media:
-        css = {"all": ["streaming/admin.css"]}
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
+class ViewOnly:
+    """Operators audit these rows; nothing adds, edits or deletes them from the admin."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -92,6 +86,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(ViewOnly, admin.ModelAdmin):
+    """Views only; lists without the navigation sidebar, so their columns get the screen's width."""
+
+    class Media:
+        css = {"all": ["streaming/admin.css"]}
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        return super().changelist_view(request, {"is_nav_sidebar_enabled": False, **(extra_context or {})})
 
 
 class CloseCodeFilter(admin.SimpleListFilter):

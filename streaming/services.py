@@ -54,35 +54,6 @@ def connections_record(*, opened: list[ConnectionOpened], closed: list[Connectio
             )
 
 
-def session_create(
-    *,
-    session_id: str,
-    owner_id: int,
-    connection_id: str | None,
-    request: ScriptRequest,
-    provider: str,
-    model: str,
-    process_id: str,
-) -> int:
-    """Record a running generation; returns its script id."""
-    row = StreamSession.objects.create(
-        session_id=session_id,
-        owner_id=owner_id,
-        connection_id=connection_id,
-        request_id=request.request_id or "",
-        topic=request.topic,
-        platform=request.platform.value,
-        duration=request.duration,
-        tone=request.tone,
-        audience=request.audience,
-        provider=provider,
-        model=model,
-        estimated_words=request.estimated_words,
-        process_id=process_id,
-    )
-    return row.pk
-
-
 def session_finish(
     *,
     session_id: str,
@@ -128,7 +99,7 @@ def _daily_usage_add(session_id: str, day: date, words: int) -> None:
 
 @dataclass(frozen=True, slots=True)
 class SessionStart:
-    """A generation's row to create (session_create's fields)."""
+    """A generation's row to create (written in batches by streaming/session_rows.py)."""
 
     session_id: str
     owner_id: int

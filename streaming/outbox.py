@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from enum import Enum
 from typing import Any
 
@@ -94,11 +94,45 @@ class FrameQueue:
         self.finished = True
 
 
-class Outbox:
-    """put() and close() return at once; one writer task sends the frames in order, then the close, then ends.
+class _Rest:
+    """A send that suspended during its eager first step (the server's buffer was full), finished by the writer.
 
-    `send` is the connection's ASGI send; the owner calls start() before the first frame and aclose() when the
-    socket is gone.
+    The coroutine is resumed where it stopped once what it waited on is done; a cancel closes it.
+    """
+
+    __slots__ = ("coro", "waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self.coro = coro
+        self.waiting = waiting
+
+    def close(self) -> None:
+        """Cancel it as a task's cancel would: what it waited on is cancelled, CancelledError raised inside it."""
+        if isinstance(self.waiting, asyncio.Future):
+            self.waiting.cancel()
+        try:
+            self.coro.throw(asyncio.CancelledError())
+        except BaseException:  # the CancelledError (or whatever it ended with) is the point
+            return
+        self.coro.close()  # it caught the cancel and went on waiting: stop it there
+
+    def __await__(self) -> Generator[Any, None, None]:
+        try:
+            yield self.waiting
+        except BaseException:
+            self.close()
+            raise
+        yield from self.coro.__await__()
+
+
+class Outbox:
+    """put() and close() return at once; frames go out in order, then the close, then nothing.
+
+    A frame put while nothing is queued or being written is sent at once, in the caller's step: the ASGI send
+    of uvicorn (websockets) and Daphne completes without suspending while the client reads, so most frames
+    cost no task wake-up and no future. A send that does suspend, and every frame put behind it, is finished
+    by the one writer task. `send` is the connection's ASGI send; the owner calls start() before the first
+    frame and aclose() when the socket is gone.
     """
 
     def __init__(self, send: AsgiSend, limit: int) -> None:
@@ -107,7 +141,9 @@ class Outbox:
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._retired: asyncio.Task[None] | None = None
-        self._writing = False
+        self._writing = False  # the writer owns the socket: a suspended send or queued frames go out through it
+        self._rest: Awaitable[None] | None = None
+        self._eager = True  # False once the server's send turned out not to be a coroutine (granian)
         self._ended = asyncio.Event()
         # The socket's log context (its connection and user): its writers and its overflow line name this socket,
         # whichever task (another socket's generation) put the frame that overflowed.
@@ -117,12 +153,44 @@ class Outbox:
         self._writer = asyncio.create_task(self._run(), name="outbox", context=self._log_context.copy())
 
     def put(self, text: str) -> None:
-        """The hot path (once per word per socket): no allocation beyond the queue slot, no await."""
-        result = self.queue.put(text)
+        """The hot path (once per frame per socket): sent now when nothing is ahead of it, else queued; no await."""
+        queue = self.queue
+        if self._eager and not self._writing and not queue.frames and queue.close_code is None and not queue.finished:
+            self._send_now(text)
+            return
+        result = queue.put(text)
         if result is Put.QUEUED:
             self._wake.set()
         elif result is Put.OVERFLOW:
             self._overflowed()
+
+    def _send_now(self, text: str) -> None:
+        """Run the ASGI send's first step here; if it suspends, the writer task finishes it."""
+        sending = self._send({"type": "websocket.send", "text": text})
+        if not isinstance(sending, Coroutine):
+            self._eager = False  # an awaitable of the server's own: awaited by the writer, this and every frame
+            self._rest = sending
+        else:
+            try:
+                waiting = sending.send(None)
+            except StopIteration:
+                return
+            except Exception as exc:
+                self._failed(exc)
+                return
+            self._rest = _Rest(sending, waiting)
+        self._writing = True
+        self._wake.set()
+
+    def _failed(self, exc: BaseException) -> None:
+        # The server refused the frame: the socket is closing or gone; its disconnect follows.
+        logger.debug(
+            "socket write failed (%s); dropping its queued frames",
+            type(exc).__name__,
+            extra=logcontext.bound_in(self._log_context),
+        )
+        self.queue.finish()
+        self._wake.set()  # the writer ends
 
     def close(self, code: CloseCode, reason: str | None = None) -> None:
         """Send the close after the frames already queued (with `reason`, else the code's); later frames are dropped."""
@@ -136,11 +204,20 @@ class Outbox:
     async def aclose(self) -> None:
         """The socket is gone: drop what is queued and end the writer."""
         self.queue.finish()
+        self._drop_rest()
         tasks = [task for task in (self._writer, self._retired) if task is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        # A cancelled writer's CancelledError holds its frame, which holds this outbox, which held the task:
+        # a cycle only a full collection would free, with the server's protocol objects in it.
+        self._writer = self._retired = None
         self._ended.set()
+
+    def _drop_rest(self) -> None:
+        rest, self._rest = self._rest, None
+        if isinstance(rest, (_Rest, Coroutine)):
+            rest.close()
 
     def _overflowed(self) -> None:
         logger.info(
@@ -152,6 +229,7 @@ class Outbox:
             # The writer waits on a client that does not read: stop it, and a fresh writer sends the close now.
             self._writer.cancel()
             self._retired = self._writer
+            self._drop_rest()  # it waits on the same client
             self._writing = False
             self.start()
         self._wake.set()
@@ -164,9 +242,14 @@ class Outbox:
                 await self._wake.wait()
                 self._wake.clear()
                 self._writing = True
+                if self._rest is not None:
+                    rest, self._rest = self._rest, None
+                    await rest
                 while (text := queue.pop()) is not None:
                     await self._send({"type": "websocket.send", "text": text})
                 self._writing = False
+                if queue.finished:
+                    break  # a send made in put() failed
                 code = queue.take_close()
                 if code is not None:
                     reason = queue.close_reason or CLOSE_REASONS[code]

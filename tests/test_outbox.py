@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 import pytest
 
 from streaming.outbox import FrameQueue, Outbox, Put, frame_bytes
@@ -227,6 +228,70 @@ async def test_aclose_ends_a_waiting_writer() -> None:
     assert outbox.queue.size == 0
 
 
+async def test_a_frame_put_while_nothing_is_ahead_is_sent_before_put_returns() -> None:
+    """The common case costs no task wake-up: the server's send completes within put()."""
+    send = FakeSend()
+    outbox = await started(send)
+    outbox.put("a")
+    assert send.messages == [text_message("a")]
+    await outbox.aclose()
+
+
+async def test_frames_behind_a_send_that_waits_keep_their_order() -> None:
+    """A send that suspends (the client's buffer is full) is finished by the writer; frames put meanwhile queue
+    behind it and follow it in order, then the close."""
+    send = FakeSend(hold=True)
+    outbox = await started(send)
+    outbox.put("a")  # suspends on the client
+    outbox.put("b")
+    outbox.put("c")
+    outbox.close(CloseCode.SERVICE_RESTART)
+    assert send.messages == []
+    send.released.set()
+    async with asyncio.timeout(2):
+        await outbox.wait_closed()
+    assert send.messages == [*map(text_message, "abc"), close_message(CloseCode.SERVICE_RESTART)]
+    await outbox.aclose()
+
+
+class FutureSend:
+    """A server whose send returns an awaitable of its own, not a coroutine (as granian's may)."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+
+    def __call__(self, message: dict[str, Any]) -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(lambda: (self.messages.append(message), future.set_result(None)))
+        return future
+
+
+async def test_a_send_that_is_not_a_coroutine_goes_through_the_writer() -> None:
+    send = FutureSend()
+    outbox = Outbox(send, 100)
+    outbox.start()
+    for text in ("a", "b", "c"):
+        outbox.put(text)
+    outbox.close(CloseCode.SERVICE_RESTART)
+    async with asyncio.timeout(2):
+        await outbox.wait_closed()
+    assert send.messages == [*map(text_message, "abc"), close_message(CloseCode.SERVICE_RESTART)]
+    await outbox.aclose()
+
+
+async def test_a_refused_send_in_put_ends_the_writer() -> None:
+    """The server refuses the frame sent from put(): nothing more is queued or sent, and the outbox ends."""
+    send = FakeSend(refuse=True)
+    outbox = await started(send)
+    outbox.put("a")
+    outbox.put("b")
+    async with asyncio.timeout(2):
+        await outbox.wait_closed()
+    assert outbox.queue.size == 0
+    assert send.messages == []
+    await outbox.aclose()
+
+
 # ---------------------------------------------------------------- the consumer's outbox, through the real app
 
 
@@ -238,7 +303,13 @@ async def test_replay_larger_than_the_limit_closes_4413(ws: AppClient, token: st
     settings.STREAMING = {**settings.STREAMING, "MAX_BUFFERED_BYTES": 8 * 1024}
     client = AppClient(token=token)
     await client.open()
+    # From here the client takes one frame at a time, as a socket's send buffer would: the replay's first frame
+    # goes out at once, its second waits on the client, the rest queue up until they pass the limit.
+    client.comm.output_queue._maxsize = 1  # type: ignore[attr-defined]
     await client.resume(started_frame["session_id"])
+    first = await client.comm.receive_output(timeout=5)
+    assert first["type"] == "websocket.send"
+    assert orjson.loads(first["text"])["seq"] == 1
     assert await client.comm.receive_output(timeout=5) == close_message(CloseCode.TOO_SLOW)
     await client.close()
 

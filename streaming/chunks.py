@@ -12,10 +12,14 @@ MAX_WORDS_PER_FRAME = 100
 class Words:
     """Words `first_seq`..`last_seq` of a session, as the runner or the store hands them to a watch."""
 
-    __slots__ = ("_frames", "estimated_words", "first_seq", "session_id", "words")
+    __slots__ = ("_frames", "estimated_words", "first_seq", "held", "session_id", "words")
 
-    def __init__(self, session_id: str, first_seq: int, words: list[str], estimated_words: int) -> None:
+    def __init__(
+        self, session_id: str, first_seq: int, words: list[str], estimated_words: int, *, held: bool = False
+    ) -> None:
         self.session_id = session_id
+        # Held by the pacer for one multi-word window already: a watch sends them at once, holding nothing more.
+        self.held = held
         self.first_seq = first_seq
         self.words = words
         self.estimated_words = estimated_words

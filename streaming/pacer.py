@@ -30,15 +30,25 @@ PASS_SPACING_S = 0.005
 HOLD_S = 0.035
 
 Sink = Callable[[list[str]], None]
+# Asked each time a stream's next hand-over is planned: how long to hold it (HOLD_S while every listener of the
+# stream takes multi-word frames, else 0).
+Hold = Callable[[], float]
 
 
 class Paced:
     """One stream's words on the pacer's schedule; `done` resolves once the last one was handed over."""
 
-    __slots__ = ("closed", "delay_s", "done", "sent", "sink", "start", "words")
+    __slots__ = ("closed", "delay_s", "done", "hold", "sent", "sink", "start", "words")
 
     def __init__(
-        self, words: Sequence[str], delay_s: float, sink: Sink, start: float, done: asyncio.Future[None]
+        self,
+        words: Sequence[str],
+        delay_s: float,
+        sink: Sink,
+        start: float,
+        done: asyncio.Future[None],
+        *,
+        hold: Hold | None = None,
     ) -> None:
         # A tuple of strings is left out of garbage collections once the collector has seen it: 2,000 scripts
         # of 200 words would otherwise be 400,000 references every full collection follows.
@@ -49,6 +59,7 @@ class Paced:
         self.sent = 0
         self.done = done
         self.closed = False
+        self.hold = hold
 
     def close(self) -> None:
         """Hand over nothing more (the stream was closed or its generation stopped)."""
@@ -62,6 +73,21 @@ class Paced:
 
     def next_due(self) -> float:
         return self.start + (self.sent + 1) * self.delay_s
+
+    def next_hand_over(self) -> float:
+        """When to hand over next: the next word's due time, plus the hold while one is asked for.
+
+        A held hand-over takes every word that fell due meanwhile, so the stream's multi-word frame is built
+        once here instead of word by word in each watch. Never past the last word's due time: the script's end
+        and its terminal frame are not held.
+        """
+        due = self.next_due()
+        if self.hold is None:
+            return due
+        hold = self.hold()
+        if hold <= 0:
+            return due
+        return min(due + hold, self.start + len(self.words) * self.delay_s)
 
 
 class Pacer:
@@ -78,10 +104,13 @@ class Pacer:
         self._passing = False  # inside _pass, which arms the timer once at its end
         self.closed = False
 
-    def pace(self, words: Sequence[str], delay_s: float, sink: Sink) -> Paced:
-        """Hand `words` to `sink` as each falls due, from now on; await the result's `done`."""
+    def pace(self, words: Sequence[str], delay_s: float, sink: Sink, hold: Hold | None = None) -> Paced:
+        """Hand `words` to `sink` as each falls due, from now on; await the result's `done`.
+
+        With `hold`, each hand-over waits that long past its first word's due time (see Paced.next_hand_over).
+        """
         now = self._loop.time()
-        paced = Paced(words, delay_s, sink, now, self._loop.create_future())
+        paced = Paced(words, delay_s, sink, now, self._loop.create_future(), hold=hold)
         if not words:
             paced.done.set_result(None)
             return paced
@@ -107,7 +136,7 @@ class Pacer:
         self._holds.clear()
 
     def _push(self, paced: Paced) -> None:
-        due = paced.next_due()
+        due = paced.next_hand_over()
         heapq.heappush(self._due, (due, next(self._order), paced))
         if not self._passing:
             self._arm(due)

@@ -15,6 +15,7 @@ from creatornexus import logcontext
 from streaming import metrics, protocol, services
 from streaming.chunks import Words
 from streaming.lifecycle import Lifecycle, Stop
+from streaming.pacer import HOLD_S
 from streaming.protocol import ErrorCode, ScriptRequest
 from streaming.providers.base import Provider, ProviderError, ScriptStream
 from streaming.session_rows import get_session_rows
@@ -32,6 +33,8 @@ class Listener(Protocol):
     Every method is synchronous: a listener only queues frames, so handing a pass's words to every listener of
     every stream costs no await.
     """
+
+    batch: bool  # takes multi-word frames ("batch": true): the runner may hold its words for one window
 
     def deliver_started(self, frame: str) -> None:
         """The pre-encoded stream.started frame."""
@@ -60,6 +63,8 @@ class LiveStream:
     life: Lifecycle = field(default_factory=Lifecycle)
     # Another process has a watcher: the registry wakes it through the channel layer once per tick.
     remote_watched: bool = False
+    # The pacer holds this stream's hand-overs for multi-word frames (set when each hand-over is planned).
+    held: bool = False
     woken_seq: int = 0
     task: asyncio.Task[None] | None = None
     tally: metrics.StreamTally = field(default_factory=metrics.StreamTally)
@@ -215,7 +220,7 @@ async def _pump(live: LiveStream, provider: Provider, outcome: Outcome) -> None:
     assert stream is not None
     push = getattr(stream, "push", None)
     if push is not None:
-        await push(lambda words: emit_words(live, words))
+        await push(lambda words: emit_words(live, words, held=live.held), lambda: _hold_s(live))
     elif provider.whole_words:
         async for word in stream:
             emit_words(live, [word])
@@ -229,16 +234,29 @@ async def _pump(live: LiveStream, provider: Provider, outcome: Outcome) -> None:
     outcome.usage = dict(stream.usage)
 
 
-def emit_words(live: LiveStream, words: list[str]) -> None:
+def _hold_s(live: LiveStream) -> float:
+    """How long the pacer holds this stream's next words: one multi-word window while every listener here
+    asked for multi-word frames and no other process watches (it may serve a client that did not), else 0.
+
+    Holding once per stream replaces a hold per watch: one hand-over, one Words and one frame build per window.
+    """
+    held = not live.remote_watched and all(listener.batch for listener in live.listeners)
+    live.held = held
+    return HOLD_S if held else 0.0
+
+
+def emit_words(live: LiveStream, words: list[str], *, held: bool = False) -> None:
     """The hot path, once per batch of words: number them, keep them (the store reads this list when it
-    flushes), hand them to every live listener. No await: nothing can come between two batches."""
+    flushes), hand them to every live listener. No await: nothing can come between two batches.
+
+    `held`: the pacer already held these words for one multi-word window; watches send them as they come."""
     if live.life.stop is not None:
         return  # stopped (cancel, shutdown, fenced): its terminal is on its way, no word may follow
     first = live.seq + 1
     live.seq += len(words)
     live.words += words
     if live.listeners:
-        batch = Words(live.session_id, first, words, live.estimated_words)
+        batch = Words(live.session_id, first, words, live.estimated_words, held=held)
         failed = []
         for listener in live.listeners:  # delivering never adds or removes a listener
             try:

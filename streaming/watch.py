@@ -63,7 +63,7 @@ class Watch:
     def deliver_words(self, words: Words) -> None:
         """Live words: those not sent yet go out now, or (batch) join the held frame."""
         if not self.done:
-            self._take(words, hold=self.batch)
+            self._take(words, hold=self.batch and not words.held)
 
     def deliver_terminal(self, frame: dict[str, Any]) -> None:
         """The one terminal frame, after every word sent or held before it."""

@@ -114,3 +114,37 @@ async def test_close_cancels_streams_still_running() -> None:
     pacer.close()
     with pytest.raises(asyncio.CancelledError):
         await paced.done
+
+
+async def test_next_hand_over_adds_the_hold_but_never_passes_the_last_word() -> None:
+    """Held: the next word's due time plus the hold; near the end, the last word's due time (not held)."""
+    done = asyncio.get_running_loop().create_future()
+    paced = Paced(["a ", "b ", "c ", "d "], 0.025, lambda _words: None, start=10.0, done=done, hold=lambda: 0.035)
+    assert paced.next_hand_over() == pytest.approx(10.025 + 0.035)
+    paced.sent = 2
+    assert paced.next_hand_over() == pytest.approx(10.1)  # word 3 at 10.075 + 0.035 would pass word 4 (10.1)
+    paced.hold = lambda: 0.0  # a listener that takes one word a frame joined: no hold from now on
+    assert paced.next_hand_over() == pytest.approx(10.075)
+
+
+async def test_held_stream_gets_its_words_in_fewer_hand_overs_each_within_the_hold() -> None:
+    """With a hold, each hand-over comes after its first word's due time plus the hold (the multi-word window),
+    no word is early, every word arrives once in order, and the last one is handed over when it is due."""
+    pacer = Pacer()
+    loop = asyncio.get_running_loop()
+    words = [f"w{i} " for i in range(12)]
+    delay, hold = 0.01, 0.025
+    got: list[tuple[float, list[str]]] = []
+    paced = pacer.pace(words, delay, lambda batch: got.append((loop.time(), batch)), hold=lambda: hold)
+    async with asyncio.timeout(TIMEOUT_S):
+        await paced.done
+    assert [word for _at, batch in got for word in batch] == words
+    assert len(got) < len(words)
+    seq = 0
+    for at, batch in got:
+        first_due = paced.start + (seq + 1) * delay
+        seq += len(batch)
+        assert at >= paced.start + seq * delay - 1e-6  # nothing early
+        if seq < len(words):
+            assert at >= first_due + hold - 1e-6  # held for the window
+    pacer.close()

@@ -161,3 +161,20 @@ async def test_detached_watch_sends_nothing_more() -> None:
     w.deliver_words(words(2, "b "))
     assert socket.frames == []
     close_pacer()
+
+
+def test_words_the_pacer_held_go_out_at_once_as_one_frame() -> None:
+    """The runner held these words for the window already: a batch watch sends them now, holding nothing."""
+    socket = Socket()
+    w = watch(socket, batch=True)
+    w.deliver_words(Words(SID, 1, ["Hook: ", "open "], 150, held=True))
+    assert [(f["seq"], f["count"], f["text"]) for f in socket.parsed()] == [(2, 2, "Hook: open ")]
+    w.deliver_words(Words(SID, 2, ["open ", "with "], 150, held=True))  # seq 2 again: dropped at the seam
+    assert [(f["seq"], f["count"], f["text"]) for f in socket.parsed()][-1] == (3, 1, "with ")
+
+
+def test_held_words_reach_a_one_word_watch_one_word_a_frame() -> None:
+    socket = Socket()
+    w = watch(socket)
+    w.deliver_words(Words(SID, 1, ["Hook: ", "open "], 150, held=True))
+    assert [(f["seq"], "count" in f) for f in socket.parsed()] == [(1, False), (2, False)]

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from streaming.pacer import Paced, Sink, get_pacer
+from streaming.pacer import Hold, Paced, Sink, get_pacer
 from streaming.protocol import Platform, ScriptRequest
 from streaming.providers import mock_lines as lines
 from streaming.providers.mock_topic import END_PUNCTUATION, TOPIC_MAX_WORDS, Topic, read_topic, shorten
@@ -325,11 +325,11 @@ class MockScriptStream:
         self._paced: Paced | None = None
         self.usage: dict[str, Any] = {}
 
-    async def push(self, sink: Sink) -> None:
-        """Hand the words to `sink` in batches as they fall due; return after the last one."""
+    async def push(self, sink: Sink, hold: Hold | None = None) -> None:
+        """Hand the words to `sink` in batches as they fall due (held as `hold` says); return after the last one."""
         if self._closed:
             return
-        self._paced = get_pacer().pace(self._words, self._delay_s, sink)
+        self._paced = get_pacer().pace(self._words, self._delay_s, sink, hold)
         try:
             await self._paced.done
         finally:

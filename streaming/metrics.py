@@ -72,7 +72,7 @@ PROVIDER_FAILURES = Counter(
 )
 STORE_FLUSH = Histogram(
     "creatornexus_store_flush_seconds",
-    "Round trip of each flush tick's Redis pipeline that wrote words (ticks with nothing to write not counted).",
+    "Round trip of each flush tick's Redis script call that wrote words (ticks with nothing to write not counted).",
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 HEARTBEAT_LAG = Gauge(

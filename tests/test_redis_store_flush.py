@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
+import orjson
 import pytest
 
 from streaming import protocol
+from streaming.store.quota import utc_day
 from streaming.store.redis import RedisStore
 from tests.redisutil import flushed_redis
 
@@ -90,3 +93,98 @@ async def test_list_lost_by_redis_is_restored_from_the_live_words() -> None:
     finally:
         await store.aclose()
     assert state is not None and state.words == ["one ", "two ", "three."]
+
+
+def spy_on_flushes(store: RedisStore) -> list[tuple[list[Any], list[Any]]]:
+    """Every FLUSH_LUA call's two batches (sessions with new words, sessions opened), decoded."""
+    calls: list[tuple[list[Any], list[Any]]] = []
+    evalsha = store._redis.evalsha
+
+    async def spy(sha: str, numkeys: int, *args: Any) -> Any:
+        calls.append((orjson.loads(args[0]), orjson.loads(args[1])))
+        return await evalsha(sha, numkeys, *args)  # type: ignore[misc]
+
+    store._redis.evalsha = spy  # type: ignore[method-assign]
+    return calls
+
+
+async def test_a_flush_sends_only_sessions_with_new_words() -> None:
+    """Sessions whose live list did not grow are not sent; a new session's metadata goes once, on its first flush."""
+    store = RedisStore(flushed_redis())
+    lists = {str(uuid.uuid4()): ["a "] for _ in range(3)}
+    try:
+        for session_id, words in lists.items():
+            await store.open_session(session_id, 1, "proc", 5, words)
+        calls = spy_on_flushes(store)
+        grown = next(iter(lists))
+        lists[grown].append("b ")
+        await store.flush()
+        await store.flush()  # nothing new: no call at all
+        states = {session_id: await store.read(session_id, 0) for session_id in lists}
+    finally:
+        await store.aclose()
+    assert calls == [([[grown, 1, 2, ["b "]]], [])]
+    assert {sid: state.words if state else None for sid, state in states.items()} == lists
+
+
+async def test_words_of_the_day_are_counted_per_owner() -> None:
+    """One count per user of every word written, whichever of their sessions wrote it."""
+    store = RedisStore(flushed_redis())
+    owners = {str(uuid.uuid4()): owner for owner in (7, 7, 8)}
+    lists: dict[str, list[str]] = {session_id: [] for session_id in owners}
+    try:
+        for session_id, owner in owners.items():
+            await store.open_session(session_id, owner, "proc", 5, lists[session_id])
+        for words in lists.values():
+            words.extend(["one ", "two "])
+        await store.flush()
+        next(iter(lists.values())).append("three ")
+        await store.flush()
+        used = {owner: await store.words_used(owner, utc_day()) for owner in (7, 8)}
+    finally:
+        await store.aclose()
+    assert used == {7: 5, 8: 2}
+
+
+async def test_what_redis_lost_is_written_again_on_the_next_flush() -> None:
+    """FLUSHDB (as a restart without persistence): the next words bring back the list, the hash, the running
+    entry and this process's heartbeat."""
+    store = RedisStore(flushed_redis())
+    session_id, words = str(uuid.uuid4()), ["one "]
+    try:
+        await store.heartbeat("proc", {"streams": 1}, 60)
+        await store.open_session(session_id, 1, "proc", 3, words)
+        await store._redis.flushdb()
+        words.append("two ")
+        await store.flush()
+        state = await store.read(session_id, 0)
+        running, processes = await store.running_sessions(), await store.processes()
+    finally:
+        await store.aclose()
+    assert state is not None and (state.words, state.owner_id, state.estimated_words) == (["one ", "two "], 1, 3)
+    assert (running, list(processes)) == ({session_id: "proc"}, ["proc"])
+
+
+async def test_a_session_opened_while_redis_failed_is_written_by_a_later_flush() -> None:
+    """The flush of open_session fails: the session's metadata and heartbeat go with the next flush."""
+    store = RedisStore(flushed_redis())
+    session_id, words = str(uuid.uuid4()), ["one "]
+    evalsha = store._redis.evalsha
+
+    async def down(sha: str, numkeys: int, *args: Any) -> Any:
+        store._redis.evalsha = evalsha  # type: ignore[method-assign]  # only this one call fails
+        raise ConnectionError("Redis is down")
+
+    try:
+        await store.heartbeat("proc", {"streams": 1}, 60)
+        await store._redis.flushdb()
+        store._redis.evalsha = down  # type: ignore[method-assign]
+        with pytest.raises(ConnectionError):
+            await store.open_session(session_id, 1, "proc", 3, words)
+        await store.flush()
+        state = await store.read(session_id, 0)
+        processes = await store.processes()
+    finally:
+        await store.aclose()
+    assert state is not None and state.words == ["one "]
+    assert list(processes) == ["proc"]

@@ -13,7 +13,8 @@ from urllib.parse import urlparse
 import orjson
 import redis.asyncio as aioredis
 from django.conf import settings
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.driver_info import DriverInfo
 from redis.exceptions import NoScriptError
 
 from creatornexus import logcontext
@@ -118,6 +119,19 @@ def _running_ttl_s() -> int:
     return int(knobs["STREAM_DEADLINE_S"] + knobs["STREAM_RETENTION_S"] + 60)
 
 
+# Connections of a store's client. A burst of 2,000 stream starts opened one connection per start (~1 ms of the
+# event loop each, and connects timing out at 2 s); a bounded pool queues the commands on a few connections,
+# which pipelined Redis serves as fast. Nothing in the store blocks in Redis (no BLPOP, no pub/sub, no lock)
+# and nothing holds a connection while it waits for another, so a bounded pool cannot deadlock.
+POOL_SIZE = 50
+# How long a command waits for a free connection: past a command's own timeouts (connect 2 s, read 5 s).
+POOL_WAIT_S = 10
+
+
+class _BlockingSentinelPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+    """The Sentinel master's connections, bounded as POOL_SIZE says (redis-py's Sentinel pool is unbounded)."""
+
+
 def connect(url: str) -> aioredis.Redis:
     """A client for REDIS_URL, or for the master its Sentinels name when REDIS_SENTINELS is set."""
     options: dict[str, Any] = {
@@ -125,13 +139,19 @@ def connect(url: str) -> aioredis.Redis:
         "socket_connect_timeout": 2,
         "socket_timeout": 5,
         "health_check_interval": 10,
+        # Once per client: otherwise each new connection reads redis-py's version from the installed metadata
+        # (importlib.metadata, a file system scan) on the event loop.
+        "driver_info": DriverInfo(),
+        "max_connections": POOL_SIZE,
+        "timeout": POOL_WAIT_S,
     }
     if not settings.REDIS_SENTINELS:
-        return aioredis.Redis.from_url(url, **options)
+        return aioredis.Redis.from_pool(aioredis.BlockingConnectionPool.from_url(url, **options))
     parsed = urlparse(url)
     sentinel = Sentinel(settings.REDIS_SENTINELS, socket_connect_timeout=2)
     return sentinel.master_for(
         settings.REDIS_SENTINEL_MASTER,
+        connection_pool_class=_BlockingSentinelPool,
         db=int(parsed.path.strip("/") or 0),
         password=parsed.password,
         **options,
@@ -140,28 +160,53 @@ def connect(url: str) -> aioredis.Redis:
 
 META_COMMANDS = 3  # replies of _queue_meta in a pipeline
 
-# Every session's new words in one command: a pipeline of one RPUSH per session costs the event loop ~10 us of
-# redis-py per command and reply, which at 2,000 streams and 20 flushes a second is a third of a core. Here the
-# words travel as one JSON argument (orjson, ~1 us a session) and Redis does the RPUSHes. Returns each list's
-# length, which tells a list Redis lost (restart) from one it kept. RPUSH takes at most 1,000 words a call
-# (Lua's unpack limit is far above that).
-PUSH_WORDS_LUA = """
-local batch = cjson.decode(ARGV[1])
-local ttl = tonumber(ARGV[2])
-local lengths = {}
-for i, key in ipairs(KEYS) do
-  local item = batch[i]
-  local words = item[2]
-  local length = 0
-  for first = 1, #words, 1000 do
-    length = redis.call('RPUSH', key, unpack(words, first, math.min(first + 999, #words)))
+# One flush is this one command: it writes the hash and running entry of the sessions opened since the last
+# flush, pushes the new words of every session that has some, and adds them to each owner's count of the day.
+# Sessions travel as JSON arguments (orjson, ~0.15 us a session), because redis-py costs the event loop ~10 us
+# of Python per command and reply: the INCRBY and EXPIRE per user that used to follow the words were 73 % of
+# a flush at 1,000 streams (bench.flush_cost, py-spy). The keys are built here from the ids, spelled as
+# session_key, words_key, words_day_key and process_key spell them (the tests read them back through those):
+# without Redis Cluster a script may build its keys. RPUSH takes at most 1,000 words a call (Lua's unpack
+# limit is far above that).
+#
+# ARGV: [[session id, owner, words in the live list, new words], ...], [[session id, owner, process,
+# estimate], ...], the running TTL, the UTC day, the day's TTL, then optionally this process's heartbeat (id,
+# info, TTL), re-sent ahead of the metadata. Returns the 1-based positions in the first list of the sessions
+# whose list length is not their live list's: lists Redis lost.
+FLUSH_LUA = """
+local ttl = tonumber(ARGV[3])
+if ARGV[6] then
+  redis.call('SET', 'cn:proc:' .. ARGV[6], ARGV[7], 'EX', ARGV[8])
+  redis.call('SADD', 'cn:procs', ARGV[6])
+end
+for _, meta in ipairs(cjson.decode(ARGV[2])) do
+  local id = meta[1]
+  redis.call('HSET', 'cn:s:' .. id, 'owner', meta[2], 'proc', meta[3], 'est', meta[4])
+  redis.call('EXPIRE', 'cn:s:' .. id, ttl)
+  redis.call('HSET', 'cn:running', id, meta[3])
+end
+local counts, lost = {}, {}
+for i, item in ipairs(cjson.decode(ARGV[1])) do
+  local owner, upto, words = item[2], item[3], item[4]
+  local key = 'cn:s:' .. item[1] .. ':w'
+  local n, length = #words, 0
+  for first = 1, n, 1000 do
+    length = redis.call('RPUSH', key, unpack(words, first, math.min(first + 999, n)))
   end
-  if item[1] == 1 then
+  if n == upto then
     redis.call('EXPIRE', key, ttl)
   end
-  lengths[i] = length
+  if length ~= upto then
+    lost[#lost + 1] = i
+  end
+  counts[owner] = (counts[owner] or 0) + n
 end
-return lengths
+for owner, count in pairs(counts) do
+  local key = string.format('cn:words:%d:%s', owner, ARGV[4])
+  redis.call('INCRBY', key, count)
+  redis.call('EXPIRE', key, ARGV[5])
+end
+return lost
 """
 
 
@@ -172,21 +217,11 @@ def _queue_meta(pipe: Any, session_id: str, local: _Local) -> None:
     pipe.hset(RUNNING_KEY, session_id, local.process_id)
 
 
-def _queue_words_of_day(pipe: Any, batch: list[tuple[str, _Local, int]]) -> None:
-    """Add this tick's new words to their owners' counts of the UTC day: one INCRBY per user per tick."""
-    new_words: dict[int, int] = {}
-    for _session_id, local, upto in batch:
-        new_words[local.owner_id] = new_words.get(local.owner_id, 0) + upto - local.flushed
-    day = utc_day()
-    for user_id, count in new_words.items():
-        pipe.incrby(words_day_key(user_id, day), count)
-        pipe.expire(words_day_key(user_id, day), WORDS_DAY_TTL_S)
-
-
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Local:
     """A running session of this process: its live word list and how much of it Redis holds."""
 
+    session_id: str
     owner_id: int
     process_id: str
     estimated_words: int
@@ -205,12 +240,16 @@ class _Local:
 
 
 class RedisStore:
-    """Words in a list per session (index + 1 = seq), state in a hash, one pipeline per flush for all sessions."""
+    """Words in a list per session (index + 1 = seq), state in a hash, one script call per flush for all sessions."""
 
     def __init__(self, url: str) -> None:
         self._redis = connect(url)
-        self._push_words_sha = hashlib.sha1(PUSH_WORDS_LUA.encode()).hexdigest()  # noqa: S324 - Redis names it so
+        self._flush_sha = hashlib.sha1(FLUSH_LUA.encode()).hexdigest()  # noqa: S324 - Redis names it so
         self._local: dict[str, _Local] = {}
+        # Sessions that ended and whose terminal is not written yet: a flush looks at these, not at every session.
+        self._closing: dict[str, _Local] = {}
+        # Sessions opened since the last flush that wrote: their metadata is not in Redis yet.
+        self._fresh: list[_Local] = []
         self._flush_lock = asyncio.Lock()
         # Flushes started and the last one finished, by number: a caller whose request a later-started flush
         # already covered does not write again (1,000 streams ending at once share a few round trips).
@@ -224,7 +263,8 @@ class RedisStore:
     async def open_session(
         self, session_id: str, owner_id: int, process_id: str, estimated_words: int, words: list[str]
     ) -> None:
-        self._local[session_id] = _Local(owner_id, process_id, estimated_words, words)
+        local = self._local[session_id] = _Local(session_id, owner_id, process_id, estimated_words, words)
+        self._fresh.append(local)
         # Written by a flush (shared with every session opened meanwhile) before this returns, so a resume on
         # another process finds it; if Redis is down, every flush tries again until it is written.
         await self.flush()
@@ -235,6 +275,10 @@ class RedisStore:
             _queue_meta(pipe, session_id, local)
             await pipe.execute()
         local.meta_written = True
+
+    def _heartbeat_args(self) -> tuple[str, bytes, int] | tuple[()]:
+        """This process's last heartbeat for FLUSH_LUA, re-sent with new metadata (see _queue_heartbeat)."""
+        return self._last_heartbeat or ()
 
     def _queue_heartbeat(self, pipe: Any) -> int:
         """Re-send this process's last heartbeat ahead of session metadata; how many replies it adds.
@@ -263,15 +307,11 @@ class RedisStore:
             number = self._flushes_started
             await self._write_words()
             # Only sessions whose words are all written: one that ended during this write has words the batch missed.
-            ended = [
-                (sid, local)
-                for sid, local in self._local.items()
-                if local.closing and local.flushed == len(local.words)
-            ]
+            ended = [(sid, local) for sid, local in self._closing.items() if local.flushed == len(local.words)]
             for session_id, local in ended:
                 assert local.closing is not None
                 await self._write_terminal(session_id, local, *local.closing)
-                del self._local[session_id]
+                del self._local[session_id], self._closing[session_id]
             self._flush_finished = number
 
     async def _write_words(self) -> None:
@@ -279,40 +319,50 @@ class RedisStore:
             await self._write_words_once()
         except NoScriptError:
             # Redis forgot the script (a restart): load it and write again (the metadata writes repeat harmlessly).
-            await self._redis.script_load(PUSH_WORDS_LUA)
+            await self._redis.script_load(FLUSH_LUA)
             await self._write_words_once()
 
     async def _write_words_once(self) -> None:
-        batch = [
-            (sid, local, len(local.words)) for sid, local in self._local.items() if len(local.words) > local.flushed
-        ]
-        unwritten = [(sid, local) for sid, local in self._local.items() if not local.meta_written]
-        if not batch and not unwritten:
+        """One FLUSH_LUA call for the sessions with new words and those opened since; then restore lost lists."""
+        grown = self._grown()
+        fresh, self._fresh = self._fresh, []
+        if not grown and not fresh:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            heartbeat_replies = self._queue_heartbeat(pipe) if unwritten else 0
-            for session_id, local in unwritten:
-                _queue_meta(pipe, session_id, local)
-            if batch:
-                words = orjson.dumps(
-                    [(1 if local.flushed == 0 else 0, local.words[local.flushed : upto]) for _sid, local, upto in batch]
-                )
-                keys = [words_key(session_id) for session_id, _local, _upto in batch]
-                pipe.evalsha(self._push_words_sha, len(keys), *keys, words, _running_ttl_s())
-            _queue_words_of_day(pipe, batch)  # last: their replies are not read
-            started = time.perf_counter()
-            replies = await pipe.execute()
-            metrics.STORE_FLUSH.observe(time.perf_counter() - started)
-        for _session_id, local in unwritten:
+        # FLUSH_LUA's batch: this comprehension is most of a flush's Python, so it holds nothing a rare case needs.
+        batch = [(local.session_id, local.owner_id, len(local.words), local.words[local.flushed :]) for local in grown]
+        metas = [(local.session_id, local.owner_id, local.process_id, local.estimated_words) for local in fresh]
+        heartbeat = self._heartbeat_args() if fresh else ()  # re-sent ahead of new metadata, as _queue_heartbeat
+        started = time.perf_counter()
+        try:
+            lost = await self._redis.evalsha(  # type: ignore[misc]  # redis-py types sync|async
+                self._flush_sha,
+                0,
+                orjson.dumps(batch),
+                orjson.dumps(metas),
+                _running_ttl_s(),
+                utc_day(),
+                WORDS_DAY_TTL_S,
+                *heartbeat,
+            )
+        except BaseException:
+            self._fresh = fresh + self._fresh  # their metadata goes on the next flush
+            raise
+        metrics.STORE_FLUSH.observe(time.perf_counter() - started)
+        for local in fresh:
             local.meta_written = True
-        lengths = replies[heartbeat_replies + META_COMMANDS * len(unwritten)] if batch else []
-        lost = []
-        for (session_id, local, upto), length in zip(batch, lengths, strict=True):
-            if length != upto:
-                lost.append((session_id, local, upto))
-            local.flushed = upto
-        for session_id, local, upto in lost:
-            await self._restore(session_id, local, upto)
+        for local, item in zip(grown, batch, strict=True):
+            local.flushed = item[2]
+        for position in lost:
+            local = grown[position - 1]
+            await self._restore(local.session_id, local, batch[position - 1][2])
+
+    def _grown(self) -> list[_Local]:
+        """Sessions whose live list is longer than what Redis holds.
+
+        Every session is looked at (a length comparison, ~40 ns): at 40 words/s and 50 ms ticks nearly all have
+        new words, so marking sessions on each word batch (emit_words) would cost more than this saves.
+        """
+        return [local for local in self._local.values() if len(local.words) > local.flushed]
 
     async def _restore(self, session_id: str, local: _Local, upto: int) -> None:
         """Redis lost this session (restart, flush): write it again from the live list, so seq = index + 1 holds."""
@@ -335,6 +385,7 @@ class RedisStore:
             return await self._write_terminal(session_id, None, terminal, retention_s)
         # Kept until written: if Redis is down now, every later flush tick tries again.
         local.closing = (terminal, retention_s)
+        self._closing[session_id] = local
         await self.flush()
         return local.stored_first if local.closed else None
 

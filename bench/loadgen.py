@@ -133,6 +133,8 @@ class Stats:
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     start_latency: array = field(default_factory=lambda: array("d"))
+    # (time, +1) at each stream.started and (time, -1) at each terminal: how many streams ran at once
+    running: list[tuple[float, int]] = field(default_factory=list)
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -259,7 +261,9 @@ class Client(asyncio.Protocol):
         elif kind == "stream.started":
             self.started_at = now
             stats.start_latency.append(now - self.sent_generate_at)
+            stats.running.append((now, 1))
         elif kind in TERMINAL:
+            stats.running.append((now, -1))
             if msg.get("seq") != self.last_seq:
                 stats.gaps += 1
             if self.terminal is not None and not self.terminal.done():
@@ -412,6 +416,15 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
 
+def peak_running(events: list[tuple[float, int]]) -> int:
+    """The most streams that were between their stream.started and their terminal frame at one time."""
+    peak = running = 0
+    for _at, step in sorted(events):
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
 async def scenario_stream(args: argparse.Namespace, target: Target) -> dict[str, Any]:
     stats = Stats(delay_s=args.delay_ms / 1000)
     clients = await open_many(target, args.clients, stats)
@@ -453,6 +466,7 @@ async def scenario_stream(args: argparse.Namespace, target: Target) -> dict[str,
         "late_max_ms": _ms(max(late) if late else math.nan),
         "late_from_first_p99_ms": _ms(percentile(stats.lateness_from_first, 0.99)),
         "start_p99_ms": _ms(percentile(stats.start_latency, 0.99)),
+        "peak_running": peak_running(stats.running),
         "completed": stats.completed,
         "failed": stats.failed + args.clients - len(clients),
         "gaps": stats.gaps,

@@ -112,7 +112,7 @@ def server_command(server: str, app: str, port: int, backlog: int) -> list[str]:
         # Per-message deflate off: it costs CPU and memory on one-word frames.
         return [
             *(PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)),
-            *("--backlog", str(backlog), "--ws", "websockets", "--ws-per-message-deflate", "false"),
+            *("--backlog", str(backlog), "--ws", "websockets-sansio", "--ws-per-message-deflate", "false"),
             *("--lifespan", "off", "--no-access-log", "--log-level", "warning"),
         ]
     if server == "granian":

@@ -53,7 +53,7 @@ SERVER_COMMANDS: dict[str, list[str]] = {
     "daphne": ["-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "creatornexus.asgi:application"],
     "uvicorn": [
         *("-m", "uvicorn", "creatornexus.asgi:application", "--host", "127.0.0.1", "--port", "{port}"),
-        *("--ws", "websockets", "--ws-per-message-deflate", "false", "--lifespan", "off", "--no-access-log"),
+        *("--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--lifespan", "off", "--no-access-log"),
     ],
     "granian": [
         *("-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", "{port}"),

@@ -10,9 +10,9 @@ import asyncio
 import hashlib
 import itertools
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 
@@ -42,11 +42,11 @@ def _lower_first(word: str) -> str:
     return word[:1].lower() + word[1:]
 
 
-def _lowered(sentence: Sentence) -> Sentence:
+def _lowered(sentence: Sequence[str]) -> Sentence:
     return [_lower_first(sentence[0]), *sentence[1:]]
 
 
-def _pop_fitting(sentences: list[Sentence], room: int) -> Sentence | None:
+def _pop_fitting(sentences: list[_S], room: int) -> _S | None:
     for i, sentence in enumerate(sentences):
         if len(sentence) <= room:
             return sentences.pop(i)
@@ -56,16 +56,21 @@ def _pop_fitting(sentences: list[Sentence], room: int) -> Sentence | None:
 # ---------------------------------------------------------------- the body: sentences drawn without repeats
 
 
+_S = TypeVar("_S", bound=Sequence[str])
+# Each bank split into words once, at import: a script shuffles these instead of splitting every sentence of
+# every bank again (~0.25 ms of CPU a script: 5 % of the event loop during a burst of 2,000 starts).
+_SPLIT_BANKS = {kind: [tuple(s.split()) for s in bank] for kind, bank in lines.BANKS.items()}
+_SPLIT_TIPS = [tuple(s.split()) for s in lines.TIPS]
+
+
 class _Lines:
     """One script's body sentences: each bank shuffled once, each sentence said once, then led tips and reasons."""
 
     def __init__(self, rng: random.Random, kinds: tuple[str, ...], said: set[str]) -> None:
         self._rng = rng
-        self._banks = {
-            kind: [s.split() for s in rng.sample(lines.BANKS[kind], len(lines.BANKS[kind]))] for kind in kinds
-        }
+        self._banks = {kind: rng.sample(_SPLIT_BANKS[kind], len(_SPLIT_BANKS[kind])) for kind in kinds}
         self._kinds = kinds
-        self._tips = [s.split() for s in rng.sample(lines.TIPS, len(lines.TIPS))]
+        self._tips = rng.sample(_SPLIT_TIPS, len(_SPLIT_TIPS))
         self._pairs: Iterator[Sentence] | None = None
         self._spare: list[Sentence] = []
         self._said = said
@@ -76,7 +81,7 @@ class _Lines:
         for name in (kind, *self._kinds):
             bank = self._banks.get(name, [])
             while (sentence := _pop_fitting(bank, room - extra)) is not None:
-                led = [*lead.split(), *_lowered(sentence)] if lead else sentence
+                led = [*lead.split(), *_lowered(sentence)] if lead else list(sentence)
                 if self.say(led):
                     return led
         return self._pair(room)

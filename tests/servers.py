@@ -171,7 +171,12 @@ class DaphneServer:
     def wait_exit(self, timeout: float) -> int:
         """Wait for the process to exit; its exit code."""
         assert self.process is not None
-        code = self.process.wait(timeout=timeout)
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            # What the server was doing when it did not stop: the end of its log.
+            tail = self.log_text()[-3000:]
+            raise AssertionError(f"server still running after {timeout} s; its log ends:\n{tail}") from exc
         DaphneServer.running.discard(self)
         return code
 

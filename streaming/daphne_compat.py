@@ -11,6 +11,11 @@
 - No log formatting per frame: autobahn's sendData colours its debug message's arguments (click.style, via
   hltype/hlval) for every frame it writes, whether debug logging is on or not: 5 % of the event loop's samples
   with 400 streams. The arguments are handed to the logger as they are instead (formatted only if emitted).
+- Freed by reference counting: each closed connection left two reference cycles that only a full collection
+  frees (rare once the young generation's threshold is raised): autobahn resolves `is_closed` with the protocol
+  itself (protocol -> Deferred.result -> protocol), and the HTTP request that was upgraded stays in its orphaned
+  channel's `requests` (request.channel -> HTTPChannel.requests -> request). Both are cut once Daphne's server
+  has forgotten the connection (its application_checker drops it from `connections`); nothing uses them then.
 
 `install()` is called by the ASGI entry point; it patches nothing when Daphne is not installed.
 """
@@ -51,9 +56,29 @@ def _as_is(value: Any, *_args: Any, **_kwargs: Any) -> Any:
     return value
 
 
+def _release(protocol: Any) -> None:
+    """Break the cycles a finished connection or upgrade request is in, once nothing can use them any more."""
+    channel = getattr(protocol, "channel", None)
+    if channel is not None and getattr(protocol, "transport", True) is None:
+        # An upgraded request: its channel gave the socket to the WebSocket protocol and never reads again.
+        # What Twisted does for a finished request (requestDone, then `del channel`), without a response.
+        if protocol in channel.requests:
+            channel.requests.remove(protocol)
+        protocol.channel = None
+    is_closed = getattr(protocol, "is_closed", None)
+    if is_closed is not None and is_closed.called:
+        from twisted.internet import defer
+
+        # Fired with the protocol itself. It has fired whenever Daphne forgets a socket (onClose runs after it;
+        # a refused handshake fires it in dropConnection, before serverReject marks it disconnected), so no
+        # resolve can come later; a late reader still learns the socket is closed.
+        protocol.is_closed = defer.succeed(None)
+
+
 def install() -> None:
     try:
         from autobahn.websocket import protocol as autobahn_protocol
+        from daphne.server import Server
         from daphne.ws_protocol import WebSocketProtocol
     except ImportError:  # pragma: no cover - daphne is a dependency; another server may run without it
         return
@@ -64,6 +89,7 @@ def install() -> None:
     setattr(autobahn_protocol, "hlval", _as_is)  # noqa: B010
     original_handle_reply = WebSocketProtocol.handle_reply
     original_send = WebSocketProtocol.serverSend
+    original_checker = Server.application_checker
 
     def handle_reply(self: Any, message: dict[str, Any]) -> None:
         if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
@@ -86,6 +112,15 @@ def install() -> None:
                 return
         original_send(self, content, binary)
 
+    def application_checker(self: Any) -> None:
+        """Daphne's reaper, once a second; what it dropped from `connections` is released after it."""
+        known = tuple(self.connections)
+        original_checker(self)
+        for protocol in known:
+            if protocol not in self.connections:
+                _release(protocol)
+
+    Server.application_checker = application_checker
     WebSocketProtocol.handle_reply = handle_reply
     WebSocketProtocol.serverClose = server_close
     WebSocketProtocol.serverSend = server_send

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import gc
+import time
+
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -30,3 +35,33 @@ async def settle(request: HttpRequest) -> JsonResponse:
     registry = await get_registry()
     await registry.write_connection_rows()
     return JsonResponse({"settled": True})
+
+
+@csrf_exempt
+@require_POST
+async def garbage(request: HttpRequest) -> JsonResponse:
+    """?start=1: from now on, keep what the cycle collector finds (gc.DEBUG_SAVEALL), to be counted.
+
+    Otherwise: wait (at most 10 s) until Daphne has let go of every WebSocket protocol that is not garbage, then
+    collect and count the kept garbage by type ("module:qualname"): what reference counting did not free.
+    """
+    if request.GET.get("start"):
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        return JsonResponse({"started": True})
+    deadline = time.monotonic() + 10
+    while _live_websocket_protocols() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # Daphne's application_checker forgets closed connections once a second
+    gc.collect()
+    kept = collections.Counter(f"{type(obj).__module__}:{type(obj).__qualname__}" for obj in gc.garbage)
+    gc.garbage.clear()
+    return JsonResponse({"live": _live_websocket_protocols(), "total": kept.total(), "types": dict(kept)})
+
+
+def _live_websocket_protocols() -> int:
+    """Daphne's WebSocket protocols still referenced from outside the collector's garbage."""
+    from daphne.ws_protocol import WebSocketProtocol
+
+    gc.collect()  # what is unreachable goes to gc.garbage, out of gc.get_objects()
+    kept = {id(obj) for obj in gc.garbage}
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, WebSocketProtocol) and id(obj) not in kept)

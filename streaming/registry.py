@@ -413,19 +413,30 @@ class ProcessRegistry:
                         return
 
 
+# Young objects counted before the collector runs (Python's default: 700). At 1,000 streams the default ran
+# ~30 young collections a second: every word's short-lived objects (frames, held words, pass lists) alive at
+# that moment were promoted, and the promotions set off a full collection every few seconds (~130 ms each at
+# 1,000 connections, over 200 ms at 2,000). Most of those objects die within a pass or a hold window; counted
+# to 10,000 they are gone before the collector looks, and the old generation grows only with what really
+# lives (connections, streams).
+YOUNG_GC_THRESHOLD = 10_000
+
+
 def tune_garbage_collection() -> None:
-    """Once per process, when its first registry starts: leave what the process loaded out of every full GC.
+    """Once per process, when its first registry starts: leave what the process loaded out of every full GC,
+    and collect the young generation far less often (YOUNG_GC_THRESHOLD).
 
     Everything loaded so far (Django, the SDKs, the app: ~155,000 objects) lives as long as the process, so it
     is frozen out of every later collection: a full collection took up to 575 ms with 1,500 streams before.
-    Python's thresholds stay as they are. Raising the old generation's (one full collection in 100 middle
-    ones instead of 10) made full collections rare at 2,000 streams, but every closed connection is a cycle
-    (the server's protocol objects, the consumer and its tasks) that only a full collection frees: a soak of
-    10,000 sessions then grew 40 MB instead of a few (bench/RESULTS.md).
+    Rarer collections are safe only because a closed connection leaves no reference cycle behind (the outbox
+    drops its cancelled writer; daphne_compat unlinks Daphne's protocol objects): a soak of 10,000 sessions
+    stays within a few MB (bench/RESULTS.md).
     """
     if gc.get_freeze_count():
         return  # done already (tests start a registry per event loop)
     gc.freeze()
+    _young, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, middle, old)
 
 
 _registries: PerLoop[ProcessRegistry] = PerLoop(lambda: ProcessRegistry(get_store()))

@@ -59,9 +59,11 @@ async def garbage(request: HttpRequest) -> JsonResponse:
 
 
 def _live_websocket_protocols() -> int:
-    """Daphne's WebSocket protocols still referenced from outside the collector's garbage."""
+    """The server's WebSocket protocols (Daphne's or uvicorn's) still referenced from outside the garbage."""
     from daphne.ws_protocol import WebSocketProtocol
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
     gc.collect()  # what is unreachable goes to gc.garbage, out of gc.get_objects()
     kept = {id(obj) for obj in gc.garbage}
-    return sum(1 for obj in gc.get_objects() if isinstance(obj, WebSocketProtocol) and id(obj) not in kept)
+    protocols = (WebSocketProtocol, WebSocketsSansIOProtocol)
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, protocols) and id(obj) not in kept)

@@ -65,6 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--providers", default="mock,openai", help="comma list of " + ", ".join(PROVIDERS))
     parser.add_argument("--server", choices=["daphne", "uvicorn"], default="daphne")
+    parser.add_argument("--batch", action="store_true", help='clients ask for multi-word frames ("batch": true)')
     parser.add_argument("--store", choices=["redis", "embedded"], default="redis")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     parser.add_argument("--profile", type=Path, help="record py-spy of the server per step into this directory")
@@ -149,6 +150,7 @@ def stream_options(args: argparse.Namespace, clients: int) -> list[str]:
     return [
         *("--delay-ms", str(args.delay_ms), "--settle", "0.3" if args.quick else "1.5"),
         *("--clients", str(clients), "--words", str(args.words), "--spread-ms", spread),
+        *(("--batch",) if args.batch else ()),
     ]
 
 

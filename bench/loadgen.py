@@ -133,7 +133,8 @@ class Stats:
     failed: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     start_latency: array = field(default_factory=lambda: array("d"))
-    # (time, +1) at each stream.started and (time, -1) at each terminal: how many streams ran at once
+    # (time, +1) at each stream's first word and (time, -1) at its last: how many streams had words flowing at
+    # once (a server too busy to start streams runs them partly one after another, each on time once started)
     running: list[tuple[float, int]] = field(default_factory=list)
 
     def error(self, kind: str) -> None:
@@ -159,6 +160,7 @@ class Client(asyncio.Protocol):
         self.sent_generate_at = 0.0
         self.started_at = 0.0
         self.first_at = 0.0
+        self.last_chunk_at = 0.0
         self.last_seq = 0
 
     # -- asyncio.Protocol
@@ -248,6 +250,7 @@ class Client(asyncio.Protocol):
         first_seq = seq - count + 1
         if first_seq == 1:
             self.first_at = now
+        self.last_chunk_at = now
         for word_seq in range(first_seq, seq + 1):
             stats.lateness.append(base - word_seq * stats.delay_s)
             stats.lateness_from_first.append(now - self.first_at - (word_seq - 1) * stats.delay_s)
@@ -261,9 +264,10 @@ class Client(asyncio.Protocol):
         elif kind == "stream.started":
             self.started_at = now
             stats.start_latency.append(now - self.sent_generate_at)
-            stats.running.append((now, 1))
         elif kind in TERMINAL:
-            stats.running.append((now, -1))
+            if self.first_at:
+                stats.running.append((self.first_at, 1))
+                stats.running.append((self.last_chunk_at, -1))
             if msg.get("seq") != self.last_seq:
                 stats.gaps += 1
             if self.terminal is not None and not self.terminal.done():
@@ -296,6 +300,7 @@ class Client(asyncio.Protocol):
         self.terminal = self.loop.create_future()
         self.last_seq = 0
         self.started_at = 0.0
+        self.first_at = 0.0
         self.sent_generate_at = time.monotonic()
         frame: dict[str, Any] = {
             "type": "generate",

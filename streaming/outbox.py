@@ -218,6 +218,8 @@ class Outbox:
         rest, self._rest = self._rest, None
         if isinstance(rest, (_Rest, Coroutine)):
             rest.close()
+        elif isinstance(rest, asyncio.Future):
+            rest.cancel()  # a server's own awaitable (granian's send)
 
     def _overflowed(self) -> None:
         logger.info(

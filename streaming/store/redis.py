@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -160,35 +161,44 @@ def connect(url: str) -> aioredis.Redis:
 
 META_COMMANDS = 3  # replies of _queue_meta in a pipeline
 
+
+def _lua_key(key: str) -> str:
+    """A key a helper above made of `{lua expression}` placeholders, as the Lua that builds it from those values."""
+    parts = re.split(r"\{([^}]+)\}", key)  # text, expression, text, ...
+    return " .. ".join(f"'{part}'" if i % 2 == 0 else part for i, part in enumerate(parts) if part)
+
+
+# FLUSH_LUA's key of an owner's words of the day (the owner is a Lua number, printed as an integer).
+_WORDS_DAY_KEY = _lua_key(words_day_key("{string.format('%d', owner)}", "{ARGV[4]}"))  # type: ignore[arg-type]
+
 # One flush is this one command: it writes the hash and running entry of the sessions opened since the last
 # flush, pushes the new words of every session that has some, and adds them to each owner's count of the day.
 # Sessions travel as JSON arguments (orjson, ~0.15 us a session), because redis-py costs the event loop ~10 us
 # of Python per command and reply: the INCRBY and EXPIRE per user that used to follow the words were 73 % of
-# a flush at 1,000 streams (bench.flush_cost, py-spy). The keys are built here from the ids, spelled as
-# session_key, words_key, words_day_key and process_key spell them (the tests read them back through those):
-# without Redis Cluster a script may build its keys. RPUSH takes at most 1,000 words a call (Lua's unpack
-# limit is far above that).
+# a flush at 1,000 streams (bench.flush_cost, py-spy). The script builds its keys from the ids, through the
+# key helpers above (`_lua_key`): without Redis Cluster a script may build its keys. RPUSH takes at most 1,000
+# words a call (Lua's unpack limit is far above that).
 #
 # ARGV: [[session id, owner, words in the live list, new words], ...], [[session id, owner, process,
 # estimate], ...], the running TTL, the UTC day, the day's TTL, then optionally this process's heartbeat (id,
 # info, TTL), re-sent ahead of the metadata. Returns the 1-based positions in the first list of the sessions
 # whose list length is not their live list's: lists Redis lost.
-FLUSH_LUA = """
+FLUSH_LUA = f"""
 local ttl = tonumber(ARGV[3])
 if ARGV[6] then
-  redis.call('SET', 'cn:proc:' .. ARGV[6], ARGV[7], 'EX', ARGV[8])
-  redis.call('SADD', 'cn:procs', ARGV[6])
+  redis.call('SET', {_lua_key(process_key("{ARGV[6]}"))}, ARGV[7], 'EX', ARGV[8])
+  redis.call('SADD', '{PROCESSES_KEY}', ARGV[6])
 end
 for _, meta in ipairs(cjson.decode(ARGV[2])) do
   local id = meta[1]
-  redis.call('HSET', 'cn:s:' .. id, 'owner', meta[2], 'proc', meta[3], 'est', meta[4])
-  redis.call('EXPIRE', 'cn:s:' .. id, ttl)
-  redis.call('HSET', 'cn:running', id, meta[3])
+  redis.call('HSET', {_lua_key(session_key("{id}"))}, 'owner', meta[2], 'proc', meta[3], 'est', meta[4])
+  redis.call('EXPIRE', {_lua_key(session_key("{id}"))}, ttl)
+  redis.call('HSET', '{RUNNING_KEY}', id, meta[3])
 end
-local counts, lost = {}, {}
+local counts, lost = {{}}, {{}}
 for i, item in ipairs(cjson.decode(ARGV[1])) do
   local owner, upto, words = item[2], item[3], item[4]
-  local key = 'cn:s:' .. item[1] .. ':w'
+  local key = {_lua_key(words_key("{item[1]}"))}
   local n, length = #words, 0
   for first = 1, n, 1000 do
     length = redis.call('RPUSH', key, unpack(words, first, math.min(first + 999, n)))
@@ -202,7 +212,7 @@ for i, item in ipairs(cjson.decode(ARGV[1])) do
   counts[owner] = (counts[owner] or 0) + n
 end
 for owner, count in pairs(counts) do
-  local key = string.format('cn:words:%d:%s', owner, ARGV[4])
+  local key = {_WORDS_DAY_KEY}
   redis.call('INCRBY', key, count)
   redis.call('EXPIRE', key, ARGV[5])
 end

@@ -190,7 +190,7 @@ class Outbox:
             extra=logcontext.bound_in(self._log_context),
         )
         self.queue.finish()
-        self._wake.set()  # the writer ends
+        self._wake.set()  # a waiting writer ends
 
     def close(self, code: CloseCode, reason: str | None = None) -> None:
         """Send the close after the frames already queued (with `reason`, else the code's); later frames are dropped."""
@@ -258,7 +258,5 @@ class Outbox:
                     await self._send({"type": "websocket.close", "code": int(code), "reason": reason})
                     break
         except Exception as exc:
-            # The server refused the frame: the socket is closing or gone; its disconnect follows.
-            logger.debug("socket write failed (%s); dropping its queued frames", type(exc).__name__)
-            queue.finish()
+            self._failed(exc)
         self._ended.set()

@@ -429,7 +429,8 @@ def tune_garbage_collection() -> None:
     Everything loaded so far (Django, the SDKs, the app: ~155,000 objects) lives as long as the process, so it
     is frozen out of every later collection: a full collection took up to 575 ms with 1,500 streams before.
     Rarer collections are safe only because a closed connection leaves no reference cycle behind (the outbox
-    drops its cancelled writer; daphne_compat unlinks Daphne's protocol objects): a soak of 10,000 sessions
+    drops its cancelled writer; daphne_compat unlinks Daphne's protocol objects; asyncio_compat the transport's
+    own read callback): a soak of 10,000 sessions
     stays within a few MB (bench/RESULTS.md).
     """
     if gc.get_freeze_count():

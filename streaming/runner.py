@@ -240,7 +240,11 @@ def _hold_s(live: LiveStream) -> float:
 
     Holding once per stream replaces a hold per watch: one hand-over, one Words and one frame build per window.
     """
-    held = not live.remote_watched and all(listener.batch for listener in live.listeners)
+    held = not live.remote_watched
+    for listener in live.listeners:  # once per hand-over: a loop, not a generator
+        if not listener.batch:
+            held = False
+            break
     live.held = held
     return HOLD_S if held else 0.0
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,6 +84,37 @@ async def ws(token: str) -> AsyncIterator[AppClient]:
     await client.open()
     yield client
     await client.close()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_bench(module: str, *args: str, redis_url: str) -> subprocess.CompletedProcess[str]:
+    """`python -m bench.<module> <args>` as a developer runs it; the bench makes its own throwaway SQLite database."""
+    env = {**os.environ, "BENCH_REDIS_URL": redis_url}
+    env.pop("DATABASE_URL", None)
+    command = [sys.executable, "-m", f"bench.{module}", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
+
+
+OpenClient = Callable[..., Awaitable[AppClient]]
+
+
+@pytest.fixture
+async def connect(mode: str, token: str) -> AsyncIterator[OpenClient]:
+    """Open sockets of the test's user (or of whoever's token is given), once the module's own `mode` fixture has
+    set the store up; all are closed after the test."""
+    clients: list[AppClient] = []
+
+    async def open_client(as_token: str = token) -> AppClient:
+        client = AppClient(token=as_token)
+        await client.open()
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.close()
 
 
 async def wait_for(predicate: Any, timeout: float = 5.0) -> None:

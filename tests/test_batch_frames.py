@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,15 +17,14 @@ from channels.layers import channel_layers
 
 from streaming import protocol
 from streaming.models import StreamSession
-from tests.conftest import wait_for
+from tests.conftest import OpenClient, wait_for
 from tests.redisutil import channel_layers_for, flushed_redis
 from tests.servers import DaphneServer
-from tests.wsclient import AppClient, FrameClient, open_socket
+from tests.wsclient import FrameClient, open_socket
 
 TERMINAL = protocol.TERMINAL_TYPES
 ONE_WORD_KEYS = {"type", "session_id", "seq", "text", "words", "progress"}
 ONE_WORD = re.compile(r"\S+\s*")
-OpenClient = Callable[[], Awaitable[AppClient]]
 
 
 @pytest.fixture(params=["embedded", pytest.param("redis", marks=pytest.mark.redis)])
@@ -41,21 +40,6 @@ def mode(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
     channel_layers.backends.clear()
     yield request.param
     channel_layers.backends.clear()
-
-
-@pytest.fixture
-async def connect(mode: str, token: str) -> AsyncIterator[OpenClient]:
-    clients: list[AppClient] = []
-
-    async def open_client() -> AppClient:
-        client = AppClient(token=token)
-        await client.open()
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        await client.close()
 
 
 def by_session(frames: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -12,12 +12,11 @@ from channels.layers import channel_layers
 
 from streaming import protocol
 from streaming.store import get_store
-from tests.conftest import access_for
+from tests.conftest import OpenClient, access_for
 from tests.redisutil import SENTINEL_MASTER, channel_layers_for, flushed_redis
 from tests.wsclient import AppClient
 
 TERMINAL = protocol.TERMINAL_TYPES
-OpenClient = Callable[..., Awaitable[AppClient]]
 
 
 @pytest.fixture(
@@ -46,22 +45,6 @@ def mode(request: pytest.FixtureRequest, settings: Any) -> Iterator[str]:
     channel_layers.backends.clear()
     yield request.param
     channel_layers.backends.clear()
-
-
-@pytest.fixture
-async def connect(mode: str, token: str) -> AsyncIterator[OpenClient]:
-    """Open sockets of alice (or of whoever's token is given); all are closed after the test."""
-    clients: list[AppClient] = []
-
-    async def open_client(as_token: str = token) -> AppClient:
-        client = AppClient(token=as_token)
-        await client.open()
-        clients.append(client)
-        return client
-
-    yield open_client
-    for client in clients:
-        await client.close()
 
 
 def paced(settings: Any, delay_ms: int) -> None:

@@ -59,7 +59,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
     refused: bool = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Every frame leaves through the outbox, whose writer task lives exactly as long as this consumer.
+        """Every frame leaves through the outbox, which is closed when this consumer ends.
 
         This task is the socket's: what it logs, and every task it starts (the writer, generations), names the
         connection and its user.
@@ -68,7 +68,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
         user = scope.get("user")
         logcontext.bind_connection(self.connection_id, user.pk if user is not None and user.is_authenticated else None)
         self.outbox = Outbox(send, settings.STREAMING["MAX_BUFFERED_BYTES"])
-        self.outbox.start()
         try:
             await super().__call__(scope, receive, send)
         finally:

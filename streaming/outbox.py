@@ -46,7 +46,8 @@ class FrameQueue:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.frames: deque[str] = deque()
+        # Made by the first frame queued: most frames are sent at once, and an empty deque costs 0.74 KB a socket.
+        self.frames: deque[str] | None = None
         self.size = 0  # bytes queued, not yet handed to the server
         self.close_code: CloseCode | None = None  # set once; frames put after it are dropped
         self.close_reason: str | None = None  # said instead of the code's CLOSE_REASONS text when set
@@ -57,10 +58,12 @@ class FrameQueue:
             return Put.DROPPED
         self.size += frame_bytes(text)
         if self.size > self.limit:
-            self.frames.clear()
+            self.frames = None
             self.size = 0
             self.close_code = CloseCode.TOO_SLOW
             return Put.OVERFLOW
+        if self.frames is None:
+            self.frames = deque()
         self.frames.append(text)
         return Put.QUEUED
 
@@ -89,7 +92,7 @@ class FrameQueue:
 
     def finish(self) -> None:
         """The socket is gone: drop what is queued and refuse everything from now on."""
-        self.frames.clear()
+        self.frames = None
         self.size = 0
         self.finished = True
 

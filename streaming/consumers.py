@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -16,8 +17,7 @@ from django.utils import timezone
 from accounts.credentials import Credential
 from accounts.middleware import SocketAuth, authenticate
 from creatornexus import logcontext
-from streaming import metrics, protocol, services
-from streaming.channels_compat import receive_loop
+from streaming import channels_compat, metrics, protocol, services
 from streaming.outbox import Outbox
 from streaming.protocol import (
     AUTH_CLOSES,
@@ -64,15 +64,19 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """Every frame leaves through the outbox, which is closed when this consumer ends.
 
         This task is the socket's: what it logs, and every task it starts (the writer, generations), names the
-        connection and its user. It reads the socket itself (receive_loop) instead of through Channels'
-        AsyncConsumer.__call__, which holds a task and a future per socket to read from a channel layer too.
+        connection and its user. It reads the socket itself instead of through Channels' AsyncConsumer.__call__,
+        which holds a task and a future per socket to read from a channel layer too (streaming/channels_compat.py).
         """
         self.connection_id = str(uuid.uuid4())
         user = scope.get("user")
         logcontext.bind_connection(self.connection_id, user.pk if user is not None and user.is_authenticated else None)
         self.outbox = Outbox(send, settings.STREAMING["MAX_BUFFERED_BYTES"])
+        channels_compat.adopt(self, scope, send)
         try:
-            await receive_loop(self, scope, receive, send)
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
         finally:
             await self.outbox.aclose()
 

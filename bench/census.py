@@ -227,7 +227,11 @@ def census(server: str, app: str, args: argparse.Namespace, env: dict[str, str],
             report(directory, args.count, args.frames, args.top)
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=15)
+        except run.subprocess.TimeoutExpired:
+            process.kill()  # as bench.run's Server.stop: a server left behind would stay in Redis's process list
+            process.wait(timeout=10)
 
 
 def _wait_healthy(process: Any, port: int) -> None:

@@ -113,6 +113,14 @@ class Watch:
             return
         if not hold:
             self.release()
+            if not skip and len(words.words) <= MAX_WORDS_PER_FRAME:  # the pacer's held hand-over: one frame
+                text = "".join(words.words)
+                send(
+                    protocol.stream_chunks(
+                        self.session_id, self.last_sent, len(words.words), text, words.estimated_words
+                    )
+                )
+                return
             for frame in multi_word_frames(self.session_id, words.words[skip:], words.last_seq, words.estimated_words):
                 send(frame)
             return

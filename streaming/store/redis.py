@@ -61,7 +61,7 @@ def words_day_key(user_id: int, day: str) -> str:
 
 # A day's count outlives its day, so a read just after midnight UTC still finds yesterday's.
 WORDS_DAY_TTL_S = 2 * 86400
-# Leases renewed per script call: a process with thousands of sockets never holds Redis for long.
+# Leases claimed or renewed per script call: a process with thousands of sockets never holds Redis for long.
 RENEW_BATCH = 500
 
 # Every lease script reads the time from Redis: processes whose clocks disagree still agree on expiries.
@@ -75,19 +75,27 @@ local function keep(key, ttl)
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
 """
-# KEYS[1] lease set; ARGV lease id, limit (0 = none), ttl ms. 1 = held, 0 = refused. Mirrors LeaseTable.claim.
+# KEYS lease sets; ARGV[1] ttl ms, then a lease id and its limit (0 = none) per key. Per key 1 = held, 0 =
+# refused. Claims run in order, so two of one batch for a user's last free place never both succeed. Mirrors
+# LeaseTable.claim.
 CLAIM_LUA = (
     _NOW_MS
     + _KEEP_KEY
     + """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local limit, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
-if limit > 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= limit then
-  return 0
+local ttl = tonumber(ARGV[1])
+local held = {}
+for i, key in ipairs(KEYS) do
+  local id, limit = ARGV[2 * i], tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if limit > 0 and not redis.call('ZSCORE', key, id) and redis.call('ZCARD', key) >= limit then
+    held[i] = 0
+  else
+    redis.call('ZADD', key, now + ttl, id)
+    keep(key, ttl)
+    held[i] = 1
+  end
 end
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-keep(KEYS[1], ttl)
-return 1
+return held
 """
 )
 # KEYS lease sets; ARGV[1] ttl ms, then one lease id per key. Mirrors LeaseTable.renew.
@@ -500,8 +508,18 @@ class RedisStore:
             await pipe.execute()
 
     async def lease_claim(self, lease: Lease, limit: int, ttl_s: float) -> bool:
-        args: list[str | int] = [lease.lease_id, limit, int(ttl_s * 1000)]
-        return bool(await self._claim(keys=[lease_key(lease.kind, lease.user_id)], args=args))
+        return (await self.lease_claim_many([(lease, limit)], ttl_s))[0]
+
+    async def lease_claim_many(self, claims: list[tuple[Lease, int]], ttl_s: float) -> list[bool]:
+        held: list[bool] = []
+        for start in range(0, len(claims), RENEW_BATCH):
+            batch = claims[start : start + RENEW_BATCH]
+            keys = [lease_key(lease.kind, lease.user_id) for lease, _ in batch]
+            args: list[str | int] = [int(ttl_s * 1000)]
+            for lease, limit in batch:
+                args += [lease.lease_id, limit]
+            held += [bool(answer) for answer in await self._claim(keys=keys, args=args)]
+        return held
 
     async def lease_renew(self, leases: list[Lease], ttl_s: float) -> None:
         for start in range(0, len(leases), RENEW_BATCH):

@@ -12,11 +12,11 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.credentials import Credential, verdict
 from accounts.revocation import account_of
 from accounts.users import load_holder
+from accounts.verified import verified_credential
 from streaming.protocol import BEARER_PREFIX, SUBPROTOCOL, AuthCause
 
 logger = logging.getLogger(__name__)
@@ -59,8 +59,7 @@ async def authenticate(raw: str) -> SocketAuth | AuthCause:
     """SimpleJWT validates the token (signature, expiry, access type); then its account and login must still hold:
     the user exists and is active, the password is the one it was issued under, its login was not signed out."""
     try:
-        token = AccessToken(raw)  # type: ignore[arg-type]  # SimpleJWT accepts str at runtime
-        credential = Credential.of(token.payload, api_settings.USER_ID_CLAIM, api_settings.REVOKE_TOKEN_CLAIM)
+        credential = verified_credential(raw)
     except ExpiredTokenError:
         logger.info("socket authentication refused: %s", AuthCause.TOKEN_EXPIRED)
         return AuthCause.TOKEN_EXPIRED

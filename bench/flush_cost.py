@@ -38,13 +38,14 @@ def connections_of(store: Any) -> int:
     return len(pool._available_connections) + len(pool._in_use_connections)
 
 
-async def start(store: Any, index: int, words: list[str]) -> None:
-    """What a stream start asks of the store: the day's words, a stream lease, the session."""
+async def start(store: Any, leases: Any, index: int, words: list[str]) -> None:
+    """What a stream start asks of the store: the day's words, a stream lease (through the process's Leases, as
+    the product claims it), the session."""
     from streaming.store.quota import Lease, LeaseKind, utc_day
 
     user_id = index // SESSIONS_PER_USER
     await store.words_used(user_id, utc_day())
-    await store.lease_claim(Lease(LeaseKind.STREAMS, user_id, f"bench-{index}"), 5, 60)
+    await leases.claim(Lease(LeaseKind.STREAMS, user_id, f"bench-{index}"))
     await store.open_session(f"bench-{index}", user_id, "bench-proc", 200, words)
 
 
@@ -62,13 +63,15 @@ async def one_size(url: str, sessions: int, flushes: int, runs: int) -> tuple[fl
     starts; CPU ms of the burst of ends."""
     import redis
 
+    from streaming.quotas import Leases
     from streaming.store.redis import RedisStore
 
     redis.Redis.from_url(url).flushdb()
     store = RedisStore(url)
+    leases = Leases(store, list)
     lists: list[list[str]] = [[] for _ in range(sessions)]
     burst_started = time.process_time()
-    await asyncio.gather(*(start(store, i, words) for i, words in enumerate(lists)))
+    await asyncio.gather(*(start(store, leases, i, words) for i, words in enumerate(lists)))
     burst_ms = (time.process_time() - burst_started) * 1000
     opened = connections_of(store)
     medians = []

@@ -40,9 +40,9 @@ class Socket:
 async def run(streams: int, words: int, delay_s: float, batch: bool) -> tuple[float, int, int]:
     from streaming.outbox import Outbox
     from streaming.pacer import close_pacer
+    from streaming.protocol import Platform, ScriptRequest
     from streaming.providers.mock import MockScriptStream
     from streaming.runner import LiveStream, _hold_s, emit_words
-    from streaming.protocol import Platform, ScriptRequest
     from streaming.watch import Watch
 
     request = ScriptRequest(topic="frame cost", platform=Platform.YOUTUBE, duration=60, request_id="r")

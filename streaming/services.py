@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, models, transaction
-from django.db.models import F, Field, Subquery
+from django.db.models import Case, DateTimeField, F, Field, IntegerField, Subquery, Value, When
 from django.utils import timezone
 
 from streaming.models import Connection, DailyUsage, StreamSession
@@ -48,10 +48,25 @@ def connections_record(*, opened: list[ConnectionOpened], closed: list[Connectio
                 for row in opened
             ]
         )
-        for row in closed:
-            Connection.objects.filter(id=row.connection_id, closed_at__isnull=True).update(
-                closed_at=row.at, close_code=row.close_code
-            )
+        for start in range(0, len(closed), CLOSES_PER_UPDATE):
+            _record_closes(closed[start : start + CLOSES_PER_UPDATE])
+
+
+# Closed sockets per UPDATE: one statement (a CASE per column) instead of one per socket, so the sockets of a
+# storm of closes (a restart, a network blip) are written in a few statements.
+CLOSES_PER_UPDATE = 500
+
+
+def _record_closes(closed: list[ConnectionClosed]) -> None:
+    """Each row gets its own close time and code; a row already closed (by a sweep) is left as it is."""
+    Connection.objects.filter(id__in=[row.connection_id for row in closed], closed_at__isnull=True).update(
+        closed_at=Case(
+            *(When(id=row.connection_id, then=Value(row.at)) for row in closed), output_field=DateTimeField()
+        ),
+        close_code=Case(
+            *(When(id=row.connection_id, then=Value(row.close_code)) for row in closed), output_field=IntegerField()
+        ),
+    )
 
 
 def session_finish(

@@ -20,8 +20,8 @@ from redis.exceptions import NoScriptError
 
 from creatornexus import logcontext
 from streaming import metrics
+from streaming.passbatch import PassBatch
 from streaming.store.base import SessionState
-from streaming.store.batcher import Batcher
 from streaming.store.quota import Lease, LeaseKind, utc_day
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def words_day_key(user_id: int, day: str) -> str:
 
 # A day's count outlives its day, so a read just after midnight UTC still finds yesterday's.
 WORDS_DAY_TTL_S = 2 * 86400
-# Leases renewed per script call: a process with thousands of sockets never holds Redis for long.
+# Leases claimed or renewed per script call: a process with thousands of sockets never holds Redis for long.
 RENEW_BATCH = 500
 # Terminal frames written per script call, for the same reason.
 TERMINALS_BATCH = 500
@@ -78,15 +78,17 @@ local function keep(key, ttl)
   if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
 end
 """
-# ARGV[1]: [[lease set key, lease id, limit (0 = none), ttl ms], ...], claimed in this order (a Batcher's calls).
-# One 1 (held) or 0 (refused) per lease. Mirrors LeaseTable.claim.
+# KEYS lease sets; ARGV[1] ttl ms, then a lease id and its limit (0 = none) per key. Per key 1 = held, 0 =
+# refused. Claims run in order, so two of one batch for a user's last free place never both succeed. Mirrors
+# LeaseTable.claim.
 CLAIM_LUA = (
     _NOW_MS
     + _KEEP_KEY
     + """
+local ttl = tonumber(ARGV[1])
 local held = {}
-for i, lease in ipairs(cjson.decode(ARGV[1])) do
-  local key, id, limit, ttl = lease[1], lease[2], lease[3], lease[4]
+for i, key in ipairs(KEYS) do
+  local id, limit = ARGV[2 * i], tonumber(ARGV[2 * i + 1])
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   if limit > 0 and not redis.call('ZSCORE', key, id) and redis.call('ZCARD', key) >= limit then
     held[i] = 0
@@ -99,10 +101,10 @@ end
 return held
 """
 )
-# ARGV[1]: [[lease set key, lease id], ...]. Mirrors LeaseTable.release.
+# KEYS lease sets; ARGV one lease id per key. Mirrors LeaseTable.release.
 RELEASE_LUA = """
-for _, lease in ipairs(cjson.decode(ARGV[1])) do redis.call('ZREM', lease[1], lease[2]) end
-return 0
+for i, key in ipairs(KEYS) do redis.call('ZREM', key, ARGV[i]) end
+return #KEYS
 """
 # KEYS lease sets; ARGV[1] ttl ms, then one lease id per key. Mirrors LeaseTable.renew.
 RENEW_LUA = (
@@ -319,9 +321,8 @@ class RedisStore:
         self._renew = self._redis.register_script(RENEW_LUA)
         self._count = self._redis.register_script(COUNT_LUA)
         # The calls of stream starts and ends, one round trip for all that come together.
-        self._claims: Batcher[tuple[str, str, int, int], int] = Batcher(self._claim_many, "lease-claims")
-        self._releases: Batcher[tuple[str, str], None] = Batcher(self._release_many, "lease-releases")
-        self._day_counts: Batcher[str, int] = Batcher(self._day_counts_many, "words-used")
+        self._releases: PassBatch[tuple[str, str], None] = PassBatch(self._release_many, "lease-releases")
+        self._day_counts: PassBatch[str, int] = PassBatch(self._day_counts_many, "words-used")
 
     async def open_session(
         self, session_id: str, owner_id: int, process_id: str, estimated_words: int, words: list[str]
@@ -545,12 +546,18 @@ class RedisStore:
             await pipe.execute()
 
     async def lease_claim(self, lease: Lease, limit: int, ttl_s: float) -> bool:
-        return bool(
-            await self._claims((lease_key(lease.kind, lease.user_id), lease.lease_id, limit, int(ttl_s * 1000)))
-        )
+        return (await self.lease_claim_many([(lease, limit)], ttl_s))[0]
 
-    async def _claim_many(self, claims: list[tuple[str, str, int, int]]) -> list[int]:
-        return list(await self._claim(args=[orjson.dumps(claims)]))
+    async def lease_claim_many(self, claims: list[tuple[Lease, int]], ttl_s: float) -> list[bool]:
+        held: list[bool] = []
+        for start in range(0, len(claims), RENEW_BATCH):
+            batch = claims[start : start + RENEW_BATCH]
+            keys = [lease_key(lease.kind, lease.user_id) for lease, _ in batch]
+            args: list[str | int] = [int(ttl_s * 1000)]
+            for lease, limit in batch:
+                args += [lease.lease_id, limit]
+            held += [bool(answer) for answer in await self._claim(keys=keys, args=args)]
+        return held
 
     async def lease_renew(self, leases: list[Lease], ttl_s: float) -> None:
         for start in range(0, len(leases), RENEW_BATCH):
@@ -559,10 +566,12 @@ class RedisStore:
             await self._renew(keys=keys, args=[int(ttl_s * 1000), *(lease.lease_id for lease in batch)])
 
     async def lease_release(self, lease: Lease) -> None:
-        await self._releases((lease_key(lease.kind, lease.user_id), lease.lease_id))
+        await self._releases.submit((lease_key(lease.kind, lease.user_id), lease.lease_id))
 
     async def _release_many(self, releases: list[tuple[str, str]]) -> list[None]:
-        await self._release(args=[orjson.dumps(releases)])
+        for start in range(0, len(releases), RENEW_BATCH):
+            batch = releases[start : start + RENEW_BATCH]
+            await self._release(keys=[key for key, _ in batch], args=[lease_id for _, lease_id in batch])
         return [None] * len(releases)
 
     async def lease_counts(self, user_id: int) -> dict[LeaseKind, int]:
@@ -571,7 +580,7 @@ class RedisStore:
         return {kind: int(count) for kind, count in zip(kinds, counts, strict=True)}
 
     async def words_used(self, user_id: int, day: str) -> int:
-        return await self._day_counts(words_day_key(user_id, day))
+        return await self._day_counts.submit(words_day_key(user_id, day))
 
     async def _day_counts_many(self, keys: list[str]) -> list[int]:
         return [int(count or 0) for count in await self._redis.mget(keys)]
@@ -580,6 +589,6 @@ class RedisStore:
         await self._redis.ping()  # type: ignore[misc]
 
     async def aclose(self) -> None:
-        for batcher in (self._claims, self._releases, self._day_counts):
-            await batcher.aclose()
+        for batch in (self._releases, self._day_counts):
+            await batch.aclose()
         await self._redis.aclose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -13,11 +12,11 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.settings import api_settings
-from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.credentials import Credential, verdict
 from accounts.revocation import account_of
-from accounts.users import login_loader, user_loader
+from accounts.users import load_holder
+from accounts.verified import verified_credential
 from streaming.protocol import BEARER_PREFIX, SUBPROTOCOL, AuthCause
 
 logger = logging.getLogger(__name__)
@@ -60,8 +59,7 @@ async def authenticate(raw: str) -> SocketAuth | AuthCause:
     """SimpleJWT validates the token (signature, expiry, access type); then its account and login must still hold:
     the user exists and is active, the password is the one it was issued under, its login was not signed out."""
     try:
-        token = AccessToken(raw)  # type: ignore[arg-type]  # SimpleJWT accepts str at runtime
-        credential = Credential.of(token.payload, api_settings.USER_ID_CLAIM, api_settings.REVOKE_TOKEN_CLAIM)
+        credential = verified_credential(raw)
     except ExpiredTokenError:
         logger.info("socket authentication refused: %s", AuthCause.TOKEN_EXPIRED)
         return AuthCause.TOKEN_EXPIRED
@@ -69,20 +67,13 @@ async def authenticate(raw: str) -> SocketAuth | AuthCause:
         # The reason, never the token: tokens stay out of logs.
         logger.info("socket authentication refused: %s", type(exc).__name__)
         return AuthCause.TOKEN_INVALID
-    user, login = await asyncio.gather(
-        user_loader().load(credential.user_id),
-        login_loader().load(credential.login_id) if credential.login_id else _nothing(),
-    )
+    user, login = await load_holder(credential.user_id, credential.login_id)
     account = account_of(user) if user is not None else None
     cause = verdict(credential, account, login, check_password=api_settings.CHECK_REVOKE_TOKEN)
     if cause is not None:
         logger.info("socket authentication refused: %s", "unknown user" if user is None else cause)
         return cause
     return SocketAuth(user, credential)
-
-
-async def _nothing() -> None:
-    return None
 
 
 class JWTAuthMiddleware:

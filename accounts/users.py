@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from rest_framework_simplejwt.settings import api_settings
 
+from accounts.credentials import LoginState
 from accounts.revocation import logins_by_id
+from streaming.passbatch import PassBatch
 from streaming.perloop import PerLoop
+
+# What a socket's token names: its user id and its login id (None for tokens minted outside sign-in).
+Holder = tuple[str, str | None]
+# The user (with its token cut-off) and the login, as the database holds them now; None where there is none.
+Found = tuple[Any | None, LoginState | None]
 
 
 def _users_by_id(user_ids: list[str]) -> dict[str, Any]:
@@ -21,48 +26,21 @@ def _users_by_id(user_ids: list[str]) -> dict[str, Any]:
     return {str(getattr(user, field)): user for user in users}
 
 
-class BatchLoader:
-    """Coalesces lookups: while one query runs, the next ones wait and go together in the following query."""
-
-    def __init__(self, fetch: Callable[[list[str]], dict[str, Any]]) -> None:
-        self._fetch = fetch
-        self._waiting: dict[str, list[asyncio.Future[Any]]] = {}
-        self._drain: asyncio.Task[None] | None = None
-
-    async def load(self, key: Any) -> Any | None:
-        """The row with this id, or None."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(str(key), []).append(future)
-        if self._drain is None or self._drain.done():
-            self._drain = asyncio.create_task(self._drain_all(), name="batch-loader")
-        return await future
-
-    async def _drain_all(self) -> None:
-        while self._waiting:
-            batch, self._waiting = self._waiting, {}
-            try:
-                rows = await database_sync_to_async(self._fetch)(list(batch))
-            except Exception as exc:
-                for futures in batch.values():
-                    for future in futures:
-                        if not future.done():
-                            future.set_exception(exc)
-                continue
-            for key, futures in batch.items():
-                for future in futures:
-                    if not future.done():
-                        future.set_result(rows.get(key))
+def found_for(holders: list[Holder]) -> list[Found]:
+    """Two queries for any number of holders, each user and login read once however many sockets name it."""
+    users = _users_by_id(sorted({user_id for user_id, _ in holders}))
+    logins = logins_by_id({login_id for _, login_id in holders if login_id})
+    return [(users.get(user_id), logins.get(login_id) if login_id else None) for user_id, login_id in holders]
 
 
-_user_loaders: PerLoop[BatchLoader] = PerLoop(lambda: BatchLoader(_users_by_id))
-_login_loaders: PerLoop[BatchLoader] = PerLoop(lambda: BatchLoader(logins_by_id))
+async def _load(holders: list[Holder]) -> list[Found]:
+    # One hop to the ORM thread for users and logins together: each hop waits for a pass of a busy loop.
+    return await database_sync_to_async(found_for)(holders)
 
 
-def user_loader() -> BatchLoader:
-    """This event loop's loader of users, with their token cut-off (futures belong to one loop)."""
-    return _user_loaders.get()[0]
+_loaders: PerLoop[PassBatch[Holder, Found]] = PerLoop(lambda: PassBatch(_load, "credential-loads"))
 
 
-def login_loader() -> BatchLoader:
-    """This event loop's loader of logins (accounts.credentials.LoginState)."""
-    return _login_loaders.get()[0]
+async def load_holder(user_id: str, login_id: str | None) -> Found:
+    """The user and login a token names, from a query that began after this call (never an older read)."""
+    return await _loaders.get()[0].submit((user_id, login_id))

@@ -2,7 +2,8 @@
 
 Between flushes every session's live list grows by 2 words, as the runner's emit_words does at 40 words/s and
 50 ms ticks; 4 sessions per user, as bench.loadgen logs in. Printed per size: the process's CPU time per flush
-(median of the runs' medians) and the Redis connections the store opened for a burst of concurrent opens.
+(median of the runs' medians), the CPU and Redis connections of a burst of concurrent starts, and the CPU of
+a burst of concurrent ends (terminal frames and lease releases).
 
     BENCH_REDIS_URL=redis://127.0.0.1:6379/11 .venv/bin/python -m bench.flush_cost
 
@@ -37,27 +38,40 @@ def connections_of(store: Any) -> int:
     return len(pool._available_connections) + len(pool._in_use_connections)
 
 
-async def start(store: Any, index: int, words: list[str]) -> None:
-    """What a stream start asks of the store: the day's words, a stream lease, the session."""
+async def start(store: Any, leases: Any, index: int, words: list[str]) -> None:
+    """What a stream start asks of the store: the day's words, a stream lease (through the process's Leases, as
+    the product claims it), the session."""
     from streaming.store.quota import Lease, LeaseKind, utc_day
 
     user_id = index // SESSIONS_PER_USER
     await store.words_used(user_id, utc_day())
-    await store.lease_claim(Lease(LeaseKind.STREAMS, user_id, f"bench-{index}"), 5, 60)
+    await leases.claim(Lease(LeaseKind.STREAMS, user_id, f"bench-{index}"))
     await store.open_session(f"bench-{index}", user_id, "bench-proc", 200, words)
 
 
-async def one_size(url: str, sessions: int, flushes: int, runs: int) -> tuple[float, float, int]:
-    """Median CPU ms per flush over `runs` runs of `flushes` flushes; CPU ms and connections of the burst of starts."""
+async def end(store: Any, index: int) -> None:
+    """What a stream end asks of the store: its terminal frame (after its last words), the lease back."""
+    from streaming.store.quota import Lease, LeaseKind
+
+    session_id = f"bench-{index}"
+    await store.close_session(session_id, {"type": "stream.completed", "session_id": session_id, "seq": 1}, 60)
+    await store.lease_release(Lease(LeaseKind.STREAMS, index // SESSIONS_PER_USER, session_id))
+
+
+async def one_size(url: str, sessions: int, flushes: int, runs: int) -> tuple[float, float, int, float]:
+    """Median CPU ms per flush over `runs` runs of `flushes` flushes; CPU ms and connections of the burst of
+    starts; CPU ms of the burst of ends."""
     import redis
 
+    from streaming.quotas import Leases
     from streaming.store.redis import RedisStore
 
     redis.Redis.from_url(url).flushdb()
     store = RedisStore(url)
+    leases = Leases(store, list)
     lists: list[list[str]] = [[] for _ in range(sessions)]
     burst_started = time.process_time()
-    await asyncio.gather(*(start(store, i, words) for i, words in enumerate(lists)))
+    await asyncio.gather(*(start(store, leases, i, words) for i, words in enumerate(lists)))
     burst_ms = (time.process_time() - burst_started) * 1000
     opened = connections_of(store)
     medians = []
@@ -71,9 +85,12 @@ async def one_size(url: str, sessions: int, flushes: int, runs: int) -> tuple[fl
                 await store.flush()
                 costs.append(time.process_time() - started)
             medians.append(statistics.median(costs))
+        ends_started = time.process_time()
+        await asyncio.gather(*(end(store, i) for i in range(sessions)))
+        ends_ms = (time.process_time() - ends_started) * 1000
     finally:
         await store.aclose()
-    return statistics.median(medians) * 1000, burst_ms, opened
+    return statistics.median(medians) * 1000, burst_ms, opened, ends_ms
 
 
 async def main() -> None:
@@ -84,10 +101,11 @@ async def main() -> None:
     args = parser.parse_args()
     url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
     for sessions in (int(size) for size in args.sizes.split(",")):
-        cpu_ms, burst_ms, opened = await one_size(url, sessions, args.flushes, args.runs)
+        cpu_ms, burst_ms, opened, ends_ms = await one_size(url, sessions, args.flushes, args.runs)
         print(
             f"{sessions} sessions: {cpu_ms:.2f} ms CPU per flush; "
-            f"their burst of starts: {burst_ms:.0f} ms CPU, {opened} connections opened"
+            f"their burst of starts: {burst_ms:.0f} ms CPU, {opened} connections opened; "
+            f"their burst of ends: {ends_ms:.0f} ms CPU"
         )
 
 

@@ -15,6 +15,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from enum import Enum
+from types import CoroutineType
 from typing import Any
 
 from creatornexus import logcontext
@@ -176,7 +177,8 @@ class Outbox:
     def _send_now(self, text: str) -> None:
         """Run the ASGI send's first step here; if it suspends, the writer task finishes it."""
         sending = self._send({"type": "websocket.send", "text": text})
-        if not isinstance(sending, Coroutine):
+        # type() first: isinstance against the Coroutine ABC costs ~0.5 us a frame, and servers' sends are native.
+        if type(sending) is not CoroutineType and not isinstance(sending, Coroutine):
             self._eager = False  # an awaitable of the server's own: awaited by the writer, this and every frame
             self._rest = sending
         else:

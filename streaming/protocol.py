@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -427,11 +428,18 @@ def progress(seq: int, estimated_words: int) -> float:
     return round(min(seq / estimated_words, 0.99), 4)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _progress_text(seq: int, estimated_words: int) -> str:
+    """progress() as a frame spells it. Cached: round() and the float's repr were 1.3 us of a 3.4 us frame, and
+    a process sees few (seq, estimate) pairs (an estimate per duration, seqs up to it)."""
+    return repr(progress(seq, estimated_words))
+
+
 def stream_chunk(session_id: str, seq: int, text: str, estimated_words: int) -> str:
     """The hot path: one pre-encoded text frame per word, assembled without a dict."""
     return (
         f'{{"type":"stream.chunk","session_id":"{session_id}","seq":{seq},'
-        f'"text":{orjson.dumps(text).decode()},"words":{seq},"progress":{progress(seq, estimated_words)}}}'
+        f'"text":{orjson.dumps(text).decode()},"words":{seq},"progress":{_progress_text(seq, estimated_words)}}}'
     )
 
 
@@ -439,7 +447,7 @@ def stream_chunks(session_id: str, seq: int, count: int, text: str, estimated_wo
     """A multi-word chunk (clients that asked with "batch"): `count` consecutive words ending at `seq`."""
     return (
         f'{{"type":"stream.chunk","session_id":"{session_id}","seq":{seq},"count":{count},'
-        f'"text":{orjson.dumps(text).decode()},"words":{seq},"progress":{progress(seq, estimated_words)}}}'
+        f'"text":{orjson.dumps(text).decode()},"words":{seq},"progress":{_progress_text(seq, estimated_words)}}}'
     )
 
 

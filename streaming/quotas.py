@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from streaming import protocol
+from streaming.passbatch import PassBatch
 from streaming.store import StreamStore
 from streaming.store.quota import Lease, LeaseKind, next_utc_midnight, utc_day
 
@@ -55,16 +56,22 @@ class Leases:
         # A release never lands before a renewal that read the lease earlier (which would write it back).
         self._lock = asyncio.Lock()
         self._releasing: set[asyncio.Task[None]] = set()
+        # A handshake storm's claims share a script call per loop pass instead of queueing for pool connections.
+        self._claims: PassBatch[Lease, bool] = PassBatch(self._claim_all, "lease-claims")
 
     async def claim(self, lease: Lease) -> bool:
         """Hold one more stream or socket for the user, unless the user is at the limit of its kind."""
         if self._releasing:  # a stream of ours that just ended still counts until its release lands
             await asyncio.wait(set(self._releasing), timeout=PENDING_RELEASE_WAIT_S)
         try:
-            return await self._store.lease_claim(lease, limit_of(lease.kind), lease_ttl_s())
+            return await self._claims.submit(lease)
         except Exception as exc:
             logger.warning("quota store unreachable (%s); %s lease not counted yet", type(exc).__name__, lease.kind)
             return True
+
+    async def _claim_all(self, leases: list[Lease]) -> list[bool]:
+        claims = [(lease, limit_of(lease.kind)) for lease in leases]
+        return await self._store.lease_claim_many(claims, lease_ttl_s())
 
     async def release(self, lease: Lease) -> None:
         try:

@@ -25,6 +25,7 @@ from streaming.pacer import close_pacer
 from streaming.perloop import PerLoop
 from streaming.protocol import CloseCode, ErrorCode
 from streaming.providers.base import Provider
+from streaming.row_pacing import RowPacing
 from streaming.runner import LiveStream, run_generation
 from streaming.session_rows import close_session_rows
 from streaming.store import StreamStore, get_store
@@ -41,7 +42,8 @@ HOUSEKEEPING_INTERVAL_S = 1.0
 # The 1 s pass over every connection (pings, idle timeouts) and remote watch is spread over this many steps,
 # so 2,000 sockets are visited 200 at a time, 100 ms apart, and no step holds the loop for long.
 HOUSEKEEPING_STEPS = 10
-# Connection rows are written this often, on the database loop: never in the way of words or heartbeats.
+# Connection rows are written on the database loop (never in the way of words or heartbeats), once no socket
+# opened or closed for this long (streaming/row_pacing.py): a handshake storm's rows wait until it is over.
 ROWS_INTERVAL_S = 0.5
 # Every open socket's login and account are checked against the database this often (accounts/revocation.py):
 # a revocation closes sockets on every process within this plus one query, well inside the promised 5 s.
@@ -84,6 +86,7 @@ class ProcessRegistry:
         self._opened: list[services.ConnectionOpened] = []
         self._closed: list[services.ConnectionClosed] = []
         self._rows_lock = asyncio.Lock()
+        self._row_pacing = RowPacing()
         self.leases = quotas.Leases(store, self._leases_held)
         self._housekeeping_step = 0
         self._housekeeping_round: tuple[tuple[Any, ...], tuple[Any, ...]] = ((), ())
@@ -224,9 +227,11 @@ class ProcessRegistry:
 
     def log_open(self, row: services.ConnectionOpened) -> None:
         self._opened.append(row)
+        self._row_pacing.logged(time.monotonic())
 
     def log_close(self, row: services.ConnectionClosed) -> None:
         self._closed.append(row)
+        self._row_pacing.logged(time.monotonic())
 
     async def write_connection_rows(self) -> None:
         """Write the pending rows; when it returns, every row logged before the call is committed."""
@@ -235,10 +240,12 @@ class ProcessRegistry:
                 return
             opened, closed = self._opened, self._closed
             self._opened, self._closed = [], []
+            self._row_pacing.taken()
             try:
                 await database_sync_to_async(services.connections_record)(opened=opened, closed=closed)
             except Exception:
                 self._opened, self._closed = opened + self._opened, closed + self._closed
+                self._row_pacing.logged(time.monotonic())
                 raise
 
     async def _flush(self) -> None:
@@ -306,8 +313,9 @@ class ProcessRegistry:
 
     async def _database(self) -> None:
         """Connection rows, revoked sockets, then (every few seconds) rows left running by processes that are gone."""
-        await self._guarded(self.write_connection_rows(), "connection rows")
         now = time.monotonic()
+        if self._row_pacing.due(now, ROWS_INTERVAL_S):
+            await self._guarded(self.write_connection_rows(), "connection rows")
         if now >= self._next_revocation_pass:
             self._next_revocation_pass = now + REVOCATION_INTERVAL_S
             await self._guarded(revocation.close_revoked(tuple(self.connections)), "revocation pass")

@@ -261,14 +261,14 @@ def emit_words(live: LiveStream, words: list[str], *, held: bool = False) -> Non
     live.words += words
     if live.listeners:
         batch = Words(live.session_id, first, words, live.estimated_words, held=held)
-        failed = []
+        failed = None
         for listener in live.listeners:  # delivering never adds or removes a listener
             try:
                 listener.deliver_words(batch)
             except Exception:
-                failed.append(listener)
-        # A listener whose socket went away stops listening; the stream goes on.
-        live.listeners.difference_update(failed)
+                failed = [*(failed or ()), listener]
+        if failed:  # a listener whose socket went away stops listening; the stream goes on
+            live.listeners.difference_update(failed)
 
 
 async def _finish(live: LiveStream, store: StreamStore, outcome: Outcome, started: float) -> None:

@@ -62,8 +62,24 @@ class Watch:
 
     def deliver_words(self, words: Words) -> None:
         """Live words: those not sent yet go out now, or (batch) join the held frame."""
-        if not self.done:
-            self._take(words, hold=self.batch and not words.held)
+        if self.done:
+            return
+        count = len(words.words)
+        if words.first_seq == self.last_sent + 1 and self._chunks and not self._held and count <= MAX_WORDS_PER_FRAME:
+            # The usual case, once per hand-over per watch: the next words, nothing held. What _take would send.
+            if not self.batch:
+                self.last_sent += count
+                for frame in words.one_word_frames():
+                    self._send_text(frame)
+                return
+            if words.held:  # the pacer held them for the window already: one frame now
+                self.last_sent += count
+                text = "".join(words.words)
+                self._send_text(
+                    protocol.stream_chunks(self.session_id, self.last_sent, count, text, words.estimated_words)
+                )
+                return
+        self._take(words, hold=self.batch and not words.held)
 
     def deliver_terminal(self, frame: dict[str, Any]) -> None:
         """The one terminal frame, after every word sent or held before it."""

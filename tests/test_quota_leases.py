@@ -156,7 +156,7 @@ async def test_a_release_waits_for_a_renewal_in_flight(quota_settings: None) -> 
 class DownStore(MemoryStore):
     """A store that cannot be reached."""
 
-    async def lease_claim(self, lease: Lease, limit: int, ttl_s: float) -> bool:
+    async def lease_claim_many(self, claims: list[tuple[Lease, int]], ttl_s: float) -> list[bool]:
         raise ConnectionError("store down")
 
     async def words_used(self, user_id: int, day: str) -> int:

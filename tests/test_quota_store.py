@@ -48,6 +48,15 @@ async def test_concurrent_claims_for_the_last_place_admit_one(store: StreamStore
     assert sorted(results) == [False] * 9 + [True]
 
 
+async def test_claims_of_one_call_count_in_order(store: StreamStore) -> None:
+    """One call for three users' claims: each user's limit holds within the call, the first claims come first."""
+    mine = [lease(LeaseKind.SOCKETS) for _ in range(3)]
+    theirs = lease(LeaseKind.SOCKETS, user_id=8)
+    claims = [(mine[0], 2), (theirs, 2), (mine[1], 2), (mine[2], 2), (mine[0], 2)]
+    assert await store.lease_claim_many(claims, TTL) == [True, True, True, False, True]
+    assert await store.lease_counts(7) == {LeaseKind.STREAMS: 0, LeaseKind.SOCKETS: 2}
+
+
 async def test_kinds_and_users_are_counted_apart(store: StreamStore) -> None:
     """A user's sockets do not use up their streams, nor one user's leases another's."""
     assert await store.lease_claim(lease(LeaseKind.STREAMS), 1, TTL)

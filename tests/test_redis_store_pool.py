@@ -1,4 +1,5 @@
-"""The Redis store's connections: a burst of commands shares a bounded pool, plain or through Sentinel."""
+"""The Redis store's connections: a burst of commands shares a bounded pool, plain or through Sentinel; calls that
+come together (word counts, leases) share one round trip."""
 
 from __future__ import annotations
 
@@ -17,15 +18,19 @@ BURST = 200
 POOL = 4
 
 
+def opened_by(store: RedisStore) -> int:
+    pool = store._redis.connection_pool
+    return len(pool._available_connections) + len(pool._in_use_connections)  # type: ignore[attr-defined]
+
+
 async def burst_through(store: RedisStore) -> int:
-    """BURST reads at once; how many connections the store's pool opened for them."""
+    """BURST session reads at once (a pipeline each); how many connections the store's pool opened for them."""
     try:
-        used = await asyncio.gather(*(store.words_used(user_id, "2026-01-01") for user_id in range(BURST)))
-        pool = store._redis.connection_pool
-        opened = len(pool._available_connections) + len(pool._in_use_connections)  # type: ignore[attr-defined]
+        read = await asyncio.gather(*(store.read(f"no-such-session-{i}", 0) for i in range(BURST)))
+        opened = opened_by(store)
     finally:
         await store.aclose()
-    assert used == [0] * BURST
+    assert read == [None] * BURST
     return opened
 
 
@@ -42,3 +47,13 @@ async def test_the_sentinel_masters_pool_is_bounded_too(
     settings.REDIS_SENTINELS = sentinel
     settings.REDIS_SENTINEL_MASTER = SENTINEL_MASTER
     assert await burst_through(RedisStore(url.replace("127.0.0.1:6379", "sentinel-named-master"))) == POOL
+
+
+async def test_word_counts_asked_together_are_one_round_trip() -> None:
+    store = RedisStore(flushed_redis())
+    try:
+        used = await asyncio.gather(*(store.words_used(user_id, "2026-01-01") for user_id in range(BURST)))
+        assert used == [0] * BURST
+        assert opened_by(store) == 1
+    finally:
+        await store.aclose()

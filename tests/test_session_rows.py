@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from django.db import DatabaseError
 
 from streaming import services
-from streaming.models import StreamSession
+from streaming.models import DailyUsage, StreamSession
 from streaming.protocol import Platform, ScriptRequest
 from streaming.session_rows import SessionRows
 
@@ -95,3 +95,24 @@ async def test_a_database_that_is_down_fails_the_waiting_rows(user: Any, monkeyp
             await rows.finish(services.SessionEnd(s.session_id, "completed", "x.", 1))
     monkeypatch.undo()
     assert isinstance(await rows.create(start(user.pk)), int)
+
+
+async def test_a_batch_of_ends_counts_each_owners_day_once_per_generation(user: Any, other_user: Any) -> None:
+    """Ends of two users in one batch: the one whose day has a row and the one whose day has none get their
+    words and generations added; a row ended elsewhere (a sweep) adds nothing again."""
+    rows = SessionRows()
+    mine = [start(user.pk) for _ in range(3)]
+    theirs = [start(other_user.pk) for _ in range(2)]
+    swept = start(user.pk)
+    await asyncio.gather(*(rows.create(s) for s in [*mine, *theirs, swept]))
+    await rows.finish(services.SessionEnd(mine[0].session_id, "completed", "a b.", 2))  # the day's row exists now
+    await database_sync_to_async(services.session_finish)(
+        session_id=swept.session_id, status="failed", script="a ", words=1, error_code="worker_lost"
+    )
+    ends = [services.SessionEnd(s.session_id, "completed", "x " * 5, 5) for s in [*mine[1:], *theirs, swept]]
+    await asyncio.gather(*(rows.finish(end) for end in ends))
+
+    def days() -> dict[int, tuple[int, int]]:
+        return {row.user_id: (row.words, row.generations) for row in DailyUsage.objects.all()}
+
+    assert await database_sync_to_async(days)() == {user.pk: (2 + 1 + 5 + 5, 4), other_user.pk: (10, 2)}

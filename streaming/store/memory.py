@@ -106,8 +106,14 @@ class MemoryStore:
         self._processes.pop(process_id, None)
 
     async def lease_claim(self, lease: Lease, limit: int, ttl_s: float) -> bool:
-        table = self._leases.setdefault((lease.kind, lease.user_id), LeaseTable())
-        return table.claim(lease.lease_id, limit, self._clock(), ttl_s)
+        return (await self.lease_claim_many([(lease, limit)], ttl_s))[0]
+
+    async def lease_claim_many(self, claims: list[tuple[Lease, int]], ttl_s: float) -> list[bool]:
+        now = self._clock()
+        return [
+            self._leases.setdefault((lease.kind, lease.user_id), LeaseTable()).claim(lease.lease_id, limit, now, ttl_s)
+            for lease, limit in claims
+        ]
 
     async def lease_renew(self, leases: list[Lease], ttl_s: float) -> None:
         now = self._clock()

@@ -84,14 +84,19 @@ class JWTAuthMiddleware:
         self.inner = inner
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> Any:
-        raw, answer = token_from_scope(scope)
-        outcome = await authenticate(raw) if raw else None
-        if isinstance(outcome, SocketAuth):
-            user, credential = outcome.user, outcome.credential
-        else:
-            user, credential = AnonymousUser(), None
-        scope = {**scope, "user": user, "cn_credential": credential, "cn_subprotocol": answer}
-        return await self.inner(scope, receive, send)
+        # This frame lives as long as the socket: it keeps its arguments, not the raw token or what it decoded.
+        return await self.inner(await authenticated(scope), receive, send)
+
+
+async def authenticated(scope: Scope) -> Scope:
+    """A copy of `scope` with the socket's user, credential and subprotocol to answer."""
+    raw, answer = token_from_scope(scope)
+    outcome = await authenticate(raw) if raw else None
+    if isinstance(outcome, SocketAuth):
+        user, credential = outcome.user, outcome.credential
+    else:
+        user, credential = AnonymousUser(), None
+    return {**scope, "user": user, "cn_credential": credential, "cn_subprotocol": answer}
 
 
 class BrowserOriginValidator(OriginValidator):

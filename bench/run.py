@@ -331,6 +331,7 @@ def base_env(args: argparse.Namespace, work: Path) -> dict[str, str]:
             "JWT_ACCESS_TTL_S": "14400",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            "MALLOC_ARENA_MAX": "1",  # part of every server's command in docs/deploy.md (the bare consumer's too)
         }
     )
     return env

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.utils import timezone
@@ -16,7 +17,7 @@ from django.utils import timezone
 from accounts.credentials import Credential
 from accounts.middleware import SocketAuth, authenticate
 from creatornexus import logcontext
-from streaming import metrics, protocol, services
+from streaming import channels_compat, metrics, protocol, services
 from streaming.outbox import Outbox
 from streaming.protocol import (
     AUTH_CLOSES,
@@ -54,23 +55,28 @@ class StreamConsumer(AsyncWebsocketConsumer):
     leaving: bool = False
     # The claims of the access token this socket lives on (accounts.middleware); an auth frame replaces it.
     credential: Credential | None = None
-    gone: asyncio.Event  # set by disconnect(), once the connection row is logged
+    gone_logged: bool = False  # disconnect() has logged the connection row
+    gone: asyncio.Event | None = None  # made by leave(), which waits for it; set by disconnect()
     # The handshake was refused (HTTP 403 while draining): there was no socket, so no close code to count.
     refused: bool = False
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """Every frame leaves through the outbox, whose writer task lives exactly as long as this consumer.
+        """Every frame leaves through the outbox, which is closed when this consumer ends.
 
         This task is the socket's: what it logs, and every task it starts (the writer, generations), names the
-        connection and its user.
+        connection and its user. It reads the socket itself instead of through Channels' AsyncConsumer.__call__,
+        which holds a task and a future per socket to read from a channel layer too (streaming/channels_compat.py).
         """
         self.connection_id = str(uuid.uuid4())
         user = scope.get("user")
         logcontext.bind_connection(self.connection_id, user.pk if user is not None and user.is_authenticated else None)
         self.outbox = Outbox(send, settings.STREAMING["MAX_BUFFERED_BYTES"])
-        self.outbox.start()
+        channels_compat.adopt(self, scope, send)
         try:
-            await super().__call__(scope, receive, send)
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
         finally:
             await self.outbox.aclose()
 
@@ -94,7 +100,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.sessions is not None:
             await self.sessions.close()
         await self.close_with(code)
-        await self.gone.wait()
+        if not self.gone_logged:
+            self.gone = asyncio.Event()  # only now: an idle socket holds no event (issue 11)
+            await self.gone.wait()
 
     async def connect(self) -> None:
         registry = await get_registry()
@@ -133,7 +141,6 @@ class StreamConsumer(AsyncWebsocketConsumer):
             )
         )
         self.sessions = SessionsOfConnection(self.registry, user.pk, self.connection_id, self.outbox.put)
-        self.gone = asyncio.Event()
         await self.accept(subprotocol)
         self.registry.connections.add(self)
         metrics.CONNECTIONS_OPENED.inc()
@@ -153,7 +160,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         await self.sessions.close()
         self.registry.log_close(services.ConnectionClosed(self.connection_id, code, timezone.now()))
         await self.registry.leases.release(Lease(LeaseKind.SOCKETS, self.user_id, self.connection_id))
-        self.gone.set()
+        self.gone_logged = True
+        if self.gone is not None:
+            self.gone.set()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.sessions is None or self.leaving:

@@ -47,7 +47,8 @@ class FrameQueue:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.frames: deque[str] = deque()
+        # Made by the first frame queued: most frames are sent at once, and an empty deque costs 0.74 KB a socket.
+        self.frames: deque[str] | None = None
         self.size = 0  # bytes queued, not yet handed to the server
         self.close_code: CloseCode | None = None  # set once; frames put after it are dropped
         self.close_reason: str | None = None  # said instead of the code's CLOSE_REASONS text when set
@@ -58,10 +59,12 @@ class FrameQueue:
             return Put.DROPPED
         self.size += frame_bytes(text)
         if self.size > self.limit:
-            self.frames.clear()
+            self.frames = None
             self.size = 0
             self.close_code = CloseCode.TOO_SLOW
             return Put.OVERFLOW
+        if self.frames is None:
+            self.frames = deque()
         self.frames.append(text)
         return Put.QUEUED
 
@@ -90,7 +93,7 @@ class FrameQueue:
 
     def finish(self) -> None:
         """The socket is gone: drop what is queued and refuse everything from now on."""
-        self.frames.clear()
+        self.frames = None
         self.size = 0
         self.finished = True
 
@@ -131,39 +134,45 @@ class Outbox:
 
     A frame put while nothing is queued or being written is sent at once, in the caller's step: the ASGI send
     of uvicorn (websockets) and Daphne completes without suspending while the client reads, so most frames
-    cost no task wake-up and no future. A send that does suspend, and every frame put behind it, is finished
-    by the one writer task. `send` is the connection's ASGI send; the owner calls start() before the first
-    frame and aclose() when the socket is gone.
+    cost no task wake-up and no future. A send that does suspend, every frame put behind it and the close are
+    finished by a writer task that lives only while it has something to write: an idle socket holds no task,
+    no event and no future here (issue 11, memory per idle socket). `send` is the connection's ASGI send; the
+    owner calls aclose() when the socket is gone.
     """
+
+    __slots__ = ("_done", "_eager", "_ended", "_log_context", "_rest", "_retired", "_send", "_writer", "queue")
 
     def __init__(self, send: AsgiSend, limit: int) -> None:
         self.queue = FrameQueue(limit)
         self._send = send
-        self._wake = asyncio.Event()
+        # Alive while it owns the socket: a suspended send, or frames or a close queued behind one.
         self._writer: asyncio.Task[None] | None = None
         self._retired: asyncio.Task[None] | None = None
-        self._writing = False  # the writer owns the socket: a suspended send or queued frames go out through it
         self._rest: Awaitable[None] | None = None
         self._eager = True  # False once the server's send turned out not to be a coroutine (granian)
-        self._ended = asyncio.Event()
+        self._done = False  # nothing more can go out: the close was written, a send failed, or aclose() ran
+        self._ended: asyncio.Event | None = None  # made by the first wait_closed() that has to wait
         # The socket's log context (its connection and user): its writers and its overflow line name this socket,
         # whichever task (another socket's generation) put the frame that overflowed.
         self._log_context = contextvars.copy_context()
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._run(), name="outbox", context=self._log_context.copy())
-
     def put(self, text: str) -> None:
         """The hot path (once per frame per socket): sent now when nothing is ahead of it, else queued; no await."""
         queue = self.queue
-        if self._eager and not self._writing and not queue.frames and queue.close_code is None and not queue.finished:
+        nothing_ahead = not queue.frames and queue.close_code is None and not queue.finished
+        if self._eager and self._writer is None and nothing_ahead:
             self._send_now(text)
             return
         result = queue.put(text)
         if result is Put.QUEUED:
-            self._wake.set()
+            self._write()
         elif result is Put.OVERFLOW:
             self._overflowed()
+
+    def _write(self) -> None:
+        """Start the writer unless one is at work already (it takes whatever was queued before it ends)."""
+        if self._writer is None and not self._done:
+            self._writer = asyncio.create_task(self._run(), name="outbox", context=self._log_context.copy())
 
     def _send_now(self, text: str) -> None:
         """Run the ASGI send's first step here; if it suspends, the writer task finishes it."""
@@ -181,8 +190,7 @@ class Outbox:
                 self._failed(exc)
                 return
             self._rest = _Rest(sending, waiting)
-        self._writing = True
-        self._wake.set()
+        self._write()
 
     def _failed(self, exc: BaseException) -> None:
         # The server refused the frame: the socket is closing or gone; its disconnect follows.
@@ -192,15 +200,24 @@ class Outbox:
             extra=logcontext.bound_in(self._log_context),
         )
         self.queue.finish()
-        self._wake.set()  # a waiting writer ends
+        self._finish()
+
+    def _finish(self) -> None:
+        self._done = True
+        if self._ended is not None:
+            self._ended.set()
 
     def close(self, code: CloseCode, reason: str | None = None) -> None:
         """Send the close after the frames already queued (with `reason`, else the code's); later frames are dropped."""
         if self.queue.close(code, reason):
-            self._wake.set()
+            self._write()
 
     async def wait_closed(self) -> None:
         """Until nothing more can go out: the close was written, the server refused a frame, or aclose() ran."""
+        if self._done:
+            return
+        if self._ended is None:
+            self._ended = asyncio.Event()
         await self._ended.wait()
 
     async def aclose(self) -> None:
@@ -214,7 +231,7 @@ class Outbox:
         # A cancelled writer's CancelledError holds its frame, which holds this outbox, which held the task:
         # a cycle only a full collection would free, with the server's protocol objects in it.
         self._writer = self._retired = None
-        self._ended.set()
+        self._finish()
 
     def _drop_rest(self) -> None:
         rest, self._rest = self._rest, None
@@ -229,36 +246,29 @@ class Outbox:
             self.queue.limit,
             extra=logcontext.bound_in(self._log_context),
         )
-        if self._writing and self._writer is not None:
+        if self._writer is not None:
             # The writer waits on a client that does not read: stop it, and a fresh writer sends the close now.
             self._writer.cancel()
-            self._retired = self._writer
+            self._retired, self._writer = self._writer, None
             self._drop_rest()  # it waits on the same client
-            self._writing = False
-            self.start()
-        self._wake.set()
+        self._write()
 
     async def _run(self) -> None:
-        """Each pass sends everything queued, then the close if one is due."""
+        """Send what a suspended send left and everything queued, then the close if one is due; then end."""
         queue = self.queue
         try:
-            while True:
-                await self._wake.wait()
-                self._wake.clear()
-                self._writing = True
-                if self._rest is not None:
-                    rest, self._rest = self._rest, None
-                    await rest
-                while (text := queue.pop()) is not None:
-                    await self._send({"type": "websocket.send", "text": text})
-                self._writing = False
-                if queue.finished:
-                    break  # a send made in put() failed
-                code = queue.take_close()
-                if code is not None:
-                    reason = queue.close_reason or CLOSE_REASONS[code]
-                    await self._send({"type": "websocket.close", "code": int(code), "reason": reason})
-                    break
+            if self._rest is not None:
+                rest, self._rest = self._rest, None
+                await rest
+            while (text := queue.pop()) is not None:
+                await self._send({"type": "websocket.send", "text": text})
+            code = queue.take_close()
+            if code is not None:
+                reason = queue.close_reason or CLOSE_REASONS[code]
+                await self._send({"type": "websocket.close", "code": int(code), "reason": reason})
+                self._finish()
         except Exception as exc:
             self._failed(exc)
-        self._ended.set()
+        finally:
+            if self._writer is asyncio.current_task():
+                self._writer = None  # the next frame is sent at once again, or starts a new writer

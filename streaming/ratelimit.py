@@ -6,6 +6,8 @@ from __future__ import annotations
 class TokenBucket:
     """`burst` frames at once, refilled at `rate_per_s`; frames beyond it are refused, not queued."""
 
+    __slots__ = ("capacity", "rate", "reported", "tokens", "updated")  # one per socket (issue 11)
+
     def __init__(self, burst: int, rate_per_s: float) -> None:
         self.capacity = float(burst)
         self.rate = rate_per_s

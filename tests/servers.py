@@ -81,6 +81,7 @@ class DaphneServer:
             "DATABASE_URL": test_database_url(),
             "MOCK_STREAM_DELAY_MS": "0",
             "PYTHONUNBUFFERED": "1",
+            "MALLOC_ARENA_MAX": "1",  # part of every server's command in docs/deploy.md
             # Production's defaults (DEBUG off), over plain HTTP; the keys come from the test run (tests/settings.py).
             "DJANGO_SECURE_SSL_REDIRECT": "0",
             "SHUTDOWN_GRACE_S": "3",  # teardown (SIGTERM) waits for running streams at most this long

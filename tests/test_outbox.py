@@ -149,9 +149,7 @@ class FakeSend:
 
 
 async def started(send: FakeSend, limit: int = 100) -> Outbox:
-    outbox = Outbox(send, limit)
-    outbox.start()
-    return outbox
+    return Outbox(send, limit)
 
 
 async def test_writer_sends_frames_then_the_close_then_nothing() -> None:
@@ -269,7 +267,6 @@ class FutureSend:
 async def test_a_send_that_is_not_a_coroutine_goes_through_the_writer() -> None:
     send = FutureSend()
     outbox = Outbox(send, 100)
-    outbox.start()
     for text in ("a", "b", "c"):
         outbox.put(text)
     outbox.close(CloseCode.SERVICE_RESTART)
@@ -327,3 +324,37 @@ async def test_replay_within_the_limit_is_sent_whole(ws: AppClient, token: str, 
     await client.send({"type": "ping", "id": 7})
     assert (await client.recv())["type"] == "pong"
     await client.close()
+
+
+def tasks_but_mine() -> set[asyncio.Task[Any]]:
+    return {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
+
+
+async def test_an_idle_socket_holds_no_writer() -> None:
+    """Frames the server takes at once start no task: an idle socket's outbox holds none (issue 11)."""
+    send = FakeSend()
+    outbox = await started(send)
+    before = tasks_but_mine()
+    for text in ("a", "b"):
+        outbox.put(text)
+    assert tasks_but_mine() == before
+    assert send.messages == [text_message("a"), text_message("b")]
+    await outbox.aclose()
+
+
+async def test_the_writer_ends_once_a_slow_client_took_everything() -> None:
+    """A send that waited on the client starts a writer, which ends once the queue is empty; the next frame is sent
+    at once again."""
+    send = FakeSend(hold=True)
+    outbox = await started(send)
+    before = tasks_but_mine()
+    outbox.put("a")
+    outbox.put("b")
+    (writer,) = tasks_but_mine() - before
+    send.released.set()
+    async with asyncio.timeout(2):
+        await writer
+    outbox.put("c")
+    assert tasks_but_mine() == before
+    assert send.messages == [text_message("a"), text_message("b"), text_message("c")]
+    await outbox.aclose()

@@ -127,7 +127,6 @@ async def test_overflow_line_names_the_slow_socket(caplog: pytest.LogCaptureFixt
         outbox.put("x" * 20)  # queued behind it, past the limit
 
     outbox = contextvars.copy_context().run(slow_socket)
-    outbox.start()
     contextvars.copy_context().run(other_generation)
     await outbox.aclose()
     (line,) = [line for line in caplog.records if line.name == "streaming.outbox"]

@@ -15,19 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatornexus.settings")
-# Nothing is signed here: throwaway keys let the production settings load.
-os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(50))
+import bench.standalone  # noqa: F401  (the path, settings module and throwaway keys, before Django)
+
 SESSIONS_PER_USER = 4
 TICK_WORDS = ["word ", "more "]  # 40 words/s at 50 ms ticks
 

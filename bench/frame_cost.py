@@ -13,18 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import os
-import secrets
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatornexus.settings")
-os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(50))
+import bench.standalone  # noqa: F401  (the path, settings module and throwaway keys, before Django)
 
 
 class Socket:
@@ -51,7 +44,6 @@ async def run(streams: int, words: int, delay_s: float, batch: bool) -> tuple[fl
     for i in range(streams):
         socket = Socket()
         outbox = Outbox(socket.send, 1 << 20)
-        outbox.start()
         live = LiveStream(f"session-{i:05d}", 1, "c", request, "p")
         live.listeners.add(Watch(outbox.put, live.session_id, 0, lambda _w: None, batch=batch))
         stream = MockScriptStream(script, delay_s)

@@ -11,19 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
-import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creatornexus.settings")
-os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(50))
+import bench.standalone  # noqa: F401  (the path, settings module and throwaway keys, before Django)
+
 SESSIONS_PER_USER = 8
 
 

@@ -153,7 +153,11 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several threads of one process write (connections, sessions): wait for the lock instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # IMMEDIATE: a transaction takes the write lock when it begins. A deferred one that read first (the ends'
+    # SELECT, then their UPDATE) and then needs to write while another process holds the write lock gets
+    # "database is locked" at once, not after the timeout: SQLite refuses the upgrade rather than deadlock
+    # (two processes on one SQLite file: bench.rolling, a developer's second runserver).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(timeout=20, transaction_mode="IMMEDIATE")
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -29,9 +29,12 @@ class PassBatch(Generic[T, R]):
         self._name = name
         self._queued: list[tuple[T, asyncio.Future[R]]] = []
         self._sender: asyncio.Task[None] | None = None
+        self._closed = False
 
     async def submit(self, item: T) -> R:
         """The result of `item`, from the next call; the call's exception if it failed."""
+        if self._closed:
+            raise ConnectionError(f"{self._name}: closed")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queued.append((item, future))
         if self._sender is None or self._sender.done():
@@ -42,26 +45,38 @@ class PassBatch(Generic[T, R]):
         while self._queued:
             batch, self._queued = self._queued, []
             try:
-                results = await self._call([item for item, _ in batch])
+                results = await self._answers([item for item, _ in batch])
             except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
+                _fail(batch, exc)
                 continue
-            except BaseException:  # cancelled (the loop is closing): nobody is left to answer the others
-                for _, future in batch + self._queued:
-                    future.cancel()
+            except BaseException:
+                # Cancelled (aclose, the loop closing): nothing queued is sent later, after its waiter gave up.
+                queued, self._queued = self._queued, []
+                _fail(batch + queued, ConnectionError(f"{self._name}: closed"))
                 raise
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():  # its waiter was cancelled meanwhile
                     future.set_result(result)
 
+    async def _answers(self, items: list[T]) -> list[R]:
+        """The call's results, one per item; anything else fails the batch rather than leave items waiting."""
+        results = await self._call(items)
+        if len(results) != len(items):
+            raise RuntimeError(f"{self._name}: {len(results)} results for {len(items)} items")
+        return results
+
     async def aclose(self) -> None:
-        """Stop sending (the store closes): items still queued get ConnectionError, a call under way is cancelled."""
+        """Stop sending (the store closes): every item waiting, in a call under way or queued, gets
+        ConnectionError (callers treat the store as down), and later submits too."""
+        self._closed = True
         queued, self._queued = self._queued, []
-        for _, future in queued:
-            if not future.done():
-                future.set_exception(ConnectionError(f"{self._name}: closed"))
+        _fail(queued, ConnectionError(f"{self._name}: closed"))
         if self._sender is not None and not self._sender.done():
             self._sender.cancel()
             await asyncio.gather(self._sender, return_exceptions=True)
+
+
+def _fail(items: list[tuple[Any, asyncio.Future[Any]]], exc: BaseException) -> None:
+    for _, future in items:
+        if not future.done():
+            future.set_exception(exc)

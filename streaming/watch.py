@@ -65,7 +65,12 @@ class Watch:
         if self.done:
             return
         count = len(words.words)
-        if words.first_seq == self.last_sent + 1 and self._chunks and not self._held and count <= MAX_WORDS_PER_FRAME:
+        if (
+            words.first_seq == self.last_sent + 1
+            and self._chunks
+            and not self._held
+            and 0 < count <= MAX_WORDS_PER_FRAME
+        ):
             # The usual case, once per hand-over per watch: the next words, nothing held. What _take would send.
             if not self.batch:
                 self.last_sent += count

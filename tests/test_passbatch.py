@@ -79,7 +79,8 @@ async def test_a_cancelled_waiter_does_not_break_the_batch() -> None:
 
 
 async def test_closing_fails_the_queued_items_and_stops_the_call_under_way() -> None:
-    """The store closes: the item in the running call and the one queued behind it both raise, nothing hangs."""
+    """The store closes: the item in the running call and the one queued behind it both raise ConnectionError
+    (callers treat the store as down), nothing hangs, the queued item is never sent, later submits raise too."""
     call = Recorder()
     call.hold.clear()
     batch: PassBatch[int, int] = PassBatch(call, "test")
@@ -88,7 +89,18 @@ async def test_closing_fails_the_queued_items_and_stops_the_call_under_way() -> 
     queued = asyncio.create_task(batch.submit(2))
     await asyncio.sleep(0)  # a yield: the second submit queues
     await batch.aclose()
+    for waiter in (queued, running):
+        with pytest.raises(ConnectionError):
+            await waiter
     with pytest.raises(ConnectionError):
-        await queued
-    with pytest.raises(asyncio.CancelledError):
-        await running
+        await batch.submit(3)
+    assert call.batches == [[1]]  # the queued item was never sent
+
+
+async def test_a_call_answering_too_few_fails_its_batch_instead_of_leaving_it_waiting() -> None:
+    async def short(items: list[int]) -> list[int]:
+        return items[:-1]
+
+    batch: PassBatch[int, int] = PassBatch(short, "test")
+    results = await asyncio.wait_for(asyncio.gather(batch.submit(1), batch.submit(2), return_exceptions=True), 5)
+    assert [type(result) for result in results] == [RuntimeError, RuntimeError]

@@ -374,8 +374,6 @@ class RedisStore:
             ended = [local for local in self._closing.values() if local.flushed == len(local.words)]
             if ended:
                 await self._write_terminals(ended)
-                for local in ended:
-                    del self._local[local.session_id], self._closing[local.session_id]
             self._flush_finished = number
 
     async def _write_words(self) -> None:
@@ -456,7 +454,10 @@ class RedisStore:
         return local.stored_first if local.closed else None
 
     async def _write_terminals(self, ended: list[_Local]) -> None:
-        """TERMINALS_LUA for sessions whose words are all written; each learns whether its frame was set first."""
+        """TERMINALS_LUA for sessions whose words are all written; each learns whether its frame was set first.
+
+        A batch written is forgotten at once: if a later batch fails, the next flush must not write these again
+        (their second HSETNX would report our own frame as one stored first)."""
         for start in range(0, len(ended), TERMINALS_BATCH):
             batch = ended[start : start + TERMINALS_BATCH]
             items = []
@@ -467,6 +468,7 @@ class RedisStore:
             firsts = await self._terminals(args=[orjson.dumps(items)])
             for local, first in zip(batch, firsts, strict=True):
                 local.closed, local.stored_first = True, orjson.loads(first) if first else None
+                del self._local[local.session_id], self._closing[local.session_id]
 
     async def read(self, session_id: str, after_seq: int) -> SessionState | None:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -42,13 +42,14 @@ async def start(store: Any, leases: Any, index: int, words: list[str]) -> None:
     await store.open_session(f"bench-{index}", user_id, "bench-proc", 200, words)
 
 
-async def end(store: Any, index: int) -> None:
-    """What a stream end asks of the store: its terminal frame (after its last words), the lease back."""
+async def end(store: Any, leases: Any, index: int) -> None:
+    """What a stream end asks of the store: its terminal frame (after its last words), the lease back (through
+    the process's Leases, as the product releases it)."""
     from streaming.store.quota import Lease, LeaseKind
 
     session_id = f"bench-{index}"
     await store.close_session(session_id, {"type": "stream.completed", "session_id": session_id, "seq": 1}, 60)
-    await store.lease_release(Lease(LeaseKind.STREAMS, index // SESSIONS_PER_USER, session_id))
+    await leases.release(Lease(LeaseKind.STREAMS, index // SESSIONS_PER_USER, session_id))
 
 
 async def one_size(url: str, sessions: int, flushes: int, runs: int) -> tuple[float, float, int, float]:
@@ -79,7 +80,7 @@ async def one_size(url: str, sessions: int, flushes: int, runs: int) -> tuple[fl
                 costs.append(time.process_time() - started)
             medians.append(statistics.median(costs))
         ends_started = time.process_time()
-        await asyncio.gather(*(end(store, i) for i in range(sessions)))
+        await asyncio.gather(*(end(store, leases, i) for i in range(sessions)))
         ends_ms = (time.process_time() - ends_started) * 1000
     finally:
         await store.aclose()

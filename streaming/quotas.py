@@ -56,8 +56,10 @@ class Leases:
         # A release never lands before a renewal that read the lease earlier (which would write it back).
         self._lock = asyncio.Lock()
         self._releasing: set[asyncio.Task[None]] = set()
-        # A handshake storm's claims share a script call per loop pass instead of queueing for pool connections.
+        # A handshake storm's claims share a script call per loop pass instead of queueing for pool connections,
+        # and the releases of many ends one more.
         self._claims: PassBatch[Lease, bool] = PassBatch(self._claim_all, "lease-claims")
+        self._releases: PassBatch[Lease, None] = PassBatch(self._release_all, "lease-releases")
 
     async def claim(self, lease: Lease) -> bool:
         """Hold one more stream or socket for the user, unless the user is at the limit of its kind."""
@@ -75,15 +77,15 @@ class Leases:
 
     async def release(self, lease: Lease) -> None:
         try:
-            async with self._lock:
-                # A renewal under way may have read this lease before its stream or socket ended: ours lands
-                # after it. One that starts later does not have it (held() no longer lists it), so the release
-                # itself goes outside the lock, where the releases of many ends share one round trip.
-                pass
-            await self._store.lease_release(lease)
+            await self._releases.submit(lease)
         except Exception as exc:
             # Nothing renews it any more: it lapses within QUOTA_LEASE_TTL_S.
             logger.warning("releasing a %s lease failed (%s); it will lapse", lease.kind, type(exc).__name__)
+
+    async def _release_all(self, leases: list[Lease]) -> list[None]:
+        async with self._lock:  # taken once per batch of releases
+            await self._store.lease_release_many(leases)
+        return [None] * len(leases)
 
     def release_soon(self, lease: Lease) -> None:
         """Release from synchronous code (a generation's done callback); owned here until it lands."""

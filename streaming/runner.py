@@ -261,12 +261,13 @@ def emit_words(live: LiveStream, words: list[str], *, held: bool = False) -> Non
     live.words += words
     if live.listeners:
         batch = Words(live.session_id, first, words, live.estimated_words, held=held)
-        failed = None
+        failed: list[Listener] | None = None  # made only when a listener fails
         for listener in live.listeners:  # delivering never adds or removes a listener
             try:
                 listener.deliver_words(batch)
             except Exception:
-                failed = [*(failed or ()), listener]
+                failed = failed or []
+                failed.append(listener)
         if failed:  # a listener whose socket went away stops listening; the stream goes on
             live.listeners.difference_update(failed)
 

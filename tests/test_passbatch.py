@@ -28,6 +28,16 @@ class Recorder:
         return [item * 10 for item in items]
 
 
+async def call_under_way() -> tuple[Recorder, PassBatch[int, int], asyncio.Task[int]]:
+    """A batch whose call for item 1 has begun and is held there until the test sets `hold`."""
+    call = Recorder()
+    call.hold.clear()
+    batch: PassBatch[int, int] = PassBatch(call, "test")
+    first = asyncio.create_task(batch.submit(1))
+    await call.entered.wait()
+    return call, batch, first
+
+
 async def test_items_of_one_pass_share_one_call() -> None:
     """Ten submits in the same pass: one call with all ten, each gets its own result."""
     call = Recorder()
@@ -38,11 +48,7 @@ async def test_items_of_one_pass_share_one_call() -> None:
 
 async def test_an_item_arriving_during_a_call_waits_for_the_next() -> None:
     """While a call runs, a new item is not added to it: it goes in the following call."""
-    call = Recorder()
-    call.hold.clear()
-    batch: PassBatch[int, int] = PassBatch(call, "test")
-    first = asyncio.create_task(batch.submit(1))
-    await call.entered.wait()
+    call, batch, first = await call_under_way()
     second = asyncio.create_task(batch.submit(2))
     third = asyncio.create_task(batch.submit(3))
     await asyncio.sleep(0)
@@ -81,11 +87,7 @@ async def test_a_cancelled_waiter_does_not_break_the_batch() -> None:
 async def test_closing_fails_the_queued_items_and_stops_the_call_under_way() -> None:
     """The store closes: the item in the running call and the one queued behind it both raise ConnectionError
     (callers treat the store as down), nothing hangs, the queued item is never sent, later submits raise too."""
-    call = Recorder()
-    call.hold.clear()
-    batch: PassBatch[int, int] = PassBatch(call, "test")
-    running = asyncio.create_task(batch.submit(1))
-    await call.entered.wait()
+    call, batch, running = await call_under_way()
     queued = asyncio.create_task(batch.submit(2))
     await asyncio.sleep(0)  # a yield: the second submit queues
     await batch.aclose()

@@ -92,6 +92,9 @@ class StreamStore(Protocol):
     async def lease_release(self, lease: Lease) -> None:
         """Give a lease back at once (its stream ended, its socket closed)."""
 
+    async def lease_release_many(self, leases: list[Lease]) -> None:
+        """lease_release for each, in one round trip."""
+
     async def lease_counts(self, user_id: int) -> dict[LeaseKind, int]:
         """The user's live leases of each kind, over every process."""
 

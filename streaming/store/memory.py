@@ -121,11 +121,15 @@ class MemoryStore:
             self._leases.setdefault((lease.kind, lease.user_id), LeaseTable()).renew(lease.lease_id, now, ttl_s)
 
     async def lease_release(self, lease: Lease) -> None:
-        table = self._leases.get((lease.kind, lease.user_id))
-        if table is not None:
-            table.release(lease.lease_id)
-            if not table.expiries:
-                del self._leases[(lease.kind, lease.user_id)]
+        await self.lease_release_many([lease])
+
+    async def lease_release_many(self, leases: list[Lease]) -> None:
+        for lease in leases:
+            table = self._leases.get((lease.kind, lease.user_id))
+            if table is not None:
+                table.release(lease.lease_id)
+                if not table.expiries:
+                    del self._leases[(lease.kind, lease.user_id)]
 
     async def lease_counts(self, user_id: int) -> dict[LeaseKind, int]:
         now = self._clock()

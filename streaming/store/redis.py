@@ -321,7 +321,6 @@ class RedisStore:
         self._renew = self._redis.register_script(RENEW_LUA)
         self._count = self._redis.register_script(COUNT_LUA)
         # The calls of stream starts and ends, one round trip for all that come together.
-        self._releases: PassBatch[tuple[str, str], None] = PassBatch(self._release_many, "lease-releases")
         self._day_counts: PassBatch[str, int] = PassBatch(self._day_counts_many, "words-used")
 
     async def open_session(
@@ -568,13 +567,13 @@ class RedisStore:
             await self._renew(keys=keys, args=[int(ttl_s * 1000), *(lease.lease_id for lease in batch)])
 
     async def lease_release(self, lease: Lease) -> None:
-        await self._releases.submit((lease_key(lease.kind, lease.user_id), lease.lease_id))
+        await self.lease_release_many([lease])
 
-    async def _release_many(self, releases: list[tuple[str, str]]) -> list[None]:
-        for start in range(0, len(releases), RENEW_BATCH):
-            batch = releases[start : start + RENEW_BATCH]
-            await self._release(keys=[key for key, _ in batch], args=[lease_id for _, lease_id in batch])
-        return [None] * len(releases)
+    async def lease_release_many(self, leases: list[Lease]) -> None:
+        for start in range(0, len(leases), RENEW_BATCH):
+            batch = leases[start : start + RENEW_BATCH]
+            keys = [lease_key(lease.kind, lease.user_id) for lease in batch]
+            await self._release(keys=keys, args=[lease.lease_id for lease in batch])
 
     async def lease_counts(self, user_id: int) -> dict[LeaseKind, int]:
         kinds = list(LeaseKind)
@@ -591,6 +590,5 @@ class RedisStore:
         await self._redis.ping()  # type: ignore[misc]
 
     async def aclose(self) -> None:
-        for batch in (self._releases, self._day_counts):
-            await batch.aclose()
+        await self._day_counts.aclose()
         await self._redis.aclose()

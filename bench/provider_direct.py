@@ -5,7 +5,8 @@
     .venv/bin/python -m bench.provider_direct --streams 1000
 
 No server, socket side or store: this process (pinned to core 0) opens the streams with OpenAIProvider and
-reads them through the runner's WordSplitter, as a generation does, while bench.upstream streams one word per
+reads them through the runner's WordSplitter, as a generation does (pushed as the bytes arrive over the lean
+transport, or `--iterate`d as before push mode), while bench.upstream streams one word per
 chunk every D ms on core 1. Its own CPU time over the run, divided by the chunks, is what the provider path
 costs per word (request building and connections included); bench.provider measures the whole product.
 """
@@ -30,6 +31,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--transport", choices=["asyncio", "httpx"], default="asyncio")
     parser.add_argument("--spread-ms", type=float, default=1000, help="streams are opened over this long")
     parser.add_argument("--cold", action="store_true", help="no warm-up stream: the first burst of a process")
+    parser.add_argument(
+        "--iterate", action="store_true", help="read by iterating even where the transport can push (as before push)"
+    )
     return parser.parse_args(argv)
 
 
@@ -52,8 +56,16 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         asked = time.monotonic()
         stream = await OpenAIProvider().open(request)
         opens.append(time.monotonic() - asked)
-        async for delta in stream:
+
+        def take(delta: str) -> None:
+            nonlocal words
             words += len(splitter.feed(delta))
+
+        if stream.push_text is not None and not args.iterate:  # as the runner reads it
+            await stream.push_text(take)
+        else:
+            async for delta in stream:
+                take(delta)
         return words + len(splitter.flush())
 
     if not args.cold:
@@ -105,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         upstream_figures = upstream.stop()
     per_chunk_us = r["cpu_s"] / r["words"] * 1e6 if r["words"] else float("nan")
     per_stream_wps = 1000 / args.delay_ms
+    mode = " iterated" if args.iterate else ""
     print(
-        f"provider alone, transport {args.transport}: {args.streams} streams x {args.words} words at "
+        f"provider alone, transport {args.transport}{mode}: {args.streams} streams x {args.words} words at "
         f"{args.delay_ms} ms: {r['words']} words in {r['wall_s']} s, {r['cpu_s']} CPU s = {per_chunk_us:.1f} "
         f"µs a chunk, {1e6 / per_chunk_us:.0f} chunks per CPU-second = {1e6 / per_chunk_us / per_stream_wps:.0f} "
         f"streams per core for the provider alone; open p50 {r['open_p50_ms']} p99 {r['open_p99_ms']} ms; "

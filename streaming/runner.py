@@ -215,7 +215,8 @@ async def _announce(live: LiveStream, store: StreamStore, outcome: Outcome) -> N
 
 
 async def _pump(live: LiveStream, provider: Provider, outcome: Outcome) -> None:
-    """Feed the provider's words to the stream: pushed in batches (the mock, on the pacer) or delta by delta."""
+    """Feed the provider's words to the stream: pushed in batches (the mock, on the pacer), text pushed as it
+    arrives, or delta by delta."""
     stream = outcome.stream
     assert stream is not None
     push = getattr(stream, "push", None)
@@ -226,9 +227,18 @@ async def _pump(live: LiveStream, provider: Provider, outcome: Outcome) -> None:
             emit_words(live, [word])
     else:
         splitter = WordSplitter()
-        async for delta in stream:
+
+        def take(delta: str) -> None:
             if words := splitter.feed(delta):
                 emit_words(live, words)
+
+        # Text pushed as it arrives (the OpenAI provider on the lean transport), or read delta by delta.
+        push_text = getattr(stream, "push_text", None)
+        if push_text is not None:
+            await push_text(take)
+        else:
+            async for delta in stream:
+                take(delta)
         if words := splitter.flush():
             emit_words(live, words)
     outcome.usage = dict(stream.usage)

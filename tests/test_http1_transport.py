@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,9 +74,19 @@ async def script() -> str:
     return "".join([delta async for delta in stream])
 
 
-async def test_connections_are_kept_alive(keepalive: KeepAliveServer) -> None:
+async def pushed() -> str:
+    """A script read as the runner reads it over this transport: pushed as its bytes arrive."""
+    stream = await OpenAIProvider().open(REQUEST)
+    assert isinstance(stream, OpenAIScriptStream) and stream.push_text is not None
+    deltas: list[str] = []
+    await stream.push_text(deltas.append)
+    return "".join(deltas)
+
+
+@pytest.mark.parametrize("read", [script, pushed], ids=["iterated", "pushed"])
+async def test_connections_are_kept_alive(keepalive: KeepAliveServer, read: Callable[[], Awaitable[str]]) -> None:
     """Three scripts in a row travel over one connection."""
-    texts = [await script() for _ in range(3)]
+    texts = [await read() for _ in range(3)]
     assert len(set(texts)) == 1 and len(texts[0].split()) == WORDS
     assert (keepalive.upstream.completed, len(keepalive.connections)) == (3, 1)
 

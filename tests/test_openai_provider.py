@@ -29,11 +29,17 @@ THREE = ["one ", "two ", "three"]
 
 
 async def drain(stream: OpenAIScriptStream) -> tuple[str, ProviderError | None]:
-    """Everything the stream yielded, and the ProviderError that ended it (None when it completed)."""
+    """Everything the stream gave, and the ProviderError that ended it (None when it completed).
+
+    Read as the runner reads it: pushed as it arrives over the lean transport, iterated over the SDK's own.
+    """
     deltas: list[str] = []
     try:
-        async for delta in stream:
-            deltas.append(delta)
+        if stream.push_text is not None:
+            await stream.push_text(deltas.append)
+        else:
+            async for delta in stream:
+                deltas.append(delta)
     except ProviderError as exc:
         return "".join(deltas), exc
     return "".join(deltas), None
@@ -58,6 +64,34 @@ async def test_streams_text_and_usage(openai_settings: Settings, fake_openai: Fa
     text, error = await drain(stream)
     assert (text, error) == (TEXT, None)
     assert stream.usage == {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}
+
+
+async def test_lean_transport_pushes_sdk_transport_iterates(openai_settings: Settings, fake_openai: FakeOpenAI) -> None:
+    """Push mode needs the lean transport's body; over the SDK's own transport the stream is iterated."""
+    fake_openai.serve(Scenario(text=TEXT))
+    stream = await OpenAIProvider().open(REQUEST)
+    lean = openai_settings.STREAMING["OPENAI_HTTP_TRANSPORT"] == "asyncio"
+    assert (stream.push_text is not None) == lean
+    await stream.aclose()
+    assert stream.push_text is None  # closed: nothing more to push
+
+
+async def test_a_failing_sink_fails_the_push_as_itself_and_closes_upstream(
+    openai_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    """The runner's own failure while taking pushed text is not mistaken for the provider's."""
+    openai_settings.STREAMING["OPENAI_HTTP_TRANSPORT"] = "asyncio"
+    fake_openai.serve(Scenario(deltas=["one ", "two ", "three"], stall_after=2))
+    stream = await OpenAIProvider().open(REQUEST)
+    assert stream.push_text is not None
+
+    def sink(text: str) -> None:
+        raise LookupError(text)
+
+    with pytest.raises(LookupError):
+        await stream.push_text(sink)
+    await stream.aclose()
+    assert await fake_openai.wait(fake_openai.disconnected)
 
 
 async def test_no_model_is_built_per_chunk(

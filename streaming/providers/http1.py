@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx2
@@ -32,6 +32,11 @@ MAX_IDLE_PER_ORIGIN = 1000
 KEEPALIVE_EXPIRY_S = 30.0
 
 Origin = tuple[bytes, str, int]
+# Push mode (Body.listen): called in the protocol callback with each batch of body bytes, then once with
+# (None, None) at the body's end or (None, error) when it failed.
+Receiver = Callable[[bytes | None, Exception | None], None]
+# The key of a response's extensions under which this transport offers its Body for push mode.
+PUSH_BODY = "creatornexus.push_body"
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -52,6 +57,7 @@ class Connection(asyncio.BufferedProtocol):
         self._timer: asyncio.TimerHandle | None = None
         self._drained: asyncio.Future[None] | None = None
         self._head_taken = False
+        self._receiver: Receiver | None = None  # push mode: body bytes go here, no reader is woken
         self.answered = False  # bytes of the current request's response have arrived
 
     # -- asyncio.BufferedProtocol
@@ -154,9 +160,39 @@ class Connection(asyncio.BufferedProtocol):
             and parser.head.keep_alive
         )
 
+    def listen(self, receiver: Receiver | None) -> None:
+        """Push mode from now on: body bytes (those already here first) go to `receiver` as they are parsed,
+        in the protocol callback, instead of waking a reader. The read timeout then counts from the last bytes.
+        None stops it."""
+        self._receiver = receiver
+        if receiver is None:
+            return
+        self._wait_started = self._loop.time()
+        if self._timer is None and self._read_timeout is not None:
+            self._timer = self._loop.call_at(self._wait_started + self._read_timeout, self._on_timer)
+        self._push()
+
+    def _push(self) -> None:
+        receiver = self._receiver
+        assert receiver is not None and self.parser is not None
+        parser = self.parser
+        if parser.body:
+            pieces, parser.body = parser.body, []
+            self._wait_started = self._loop.time()
+            receiver(pieces[0] if len(pieces) == 1 else b"".join(pieces), None)
+        if self._receiver is None:
+            return  # the receiver stopped listening
+        if self._error is not None:
+            self._receiver = None
+            receiver(None, self._error)
+        elif parser.complete:
+            self._receiver = None
+            receiver(None, None)
+
     def reset(self) -> None:
         """Ready for the next request (the last one was read to its end)."""
         self.parser = None
+        self._receiver = None
         self._head_taken = False
         self.answered = False
         self._cancel_timer()
@@ -170,7 +206,9 @@ class Connection(asyncio.BufferedProtocol):
 
     # -- internals
     def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
+        if self._receiver is not None:
+            self._push()
+        elif self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
     def _fail(self, exc: ProtocolError) -> None:
@@ -198,7 +236,7 @@ class Connection(asyncio.BufferedProtocol):
     def _on_timer(self) -> None:
         """The read timeout, checked once per period: a wait that began later is given its full time."""
         self._timer = None
-        if self._waiter is None or self._read_timeout is None:
+        if (self._waiter is None and self._receiver is None) or self._read_timeout is None:
             return  # nobody reads now; the next wait arms the timer again
         due = self._wait_started + self._read_timeout
         if self._loop.time() < due:
@@ -229,9 +267,18 @@ class Body(httpx2.AsyncByteStream):
                 return
             yield chunk
 
+    def listen(self, receiver: Receiver | None) -> None:
+        """Push mode (Connection.listen): the body's bytes go to `receiver` as they arrive; None stops it."""
+        if self._connection is None:
+            if receiver is not None:
+                receiver(None, httpx2.StreamClosed())
+            return
+        self._connection.listen(receiver)
+
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
+            connection.listen(None)
             self._transport.release(self._origin, connection)
 
 
@@ -267,11 +314,12 @@ class Http1Transport(httpx2.AsyncBaseTransport):
         except BaseException:
             connection.abort()
             raise
+        stream = Body(self, origin, connection)
         return httpx2.Response(
             status_code=status,
             headers=headers,
-            stream=Body(self, origin, connection),
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+            stream=stream,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason, PUSH_BODY: stream},
         )
 
     def release(self, origin: Origin, connection: Connection) -> None:

@@ -40,6 +40,11 @@ class IdleTimer:
         if self._handle is None and not self._stopped:
             self._handle = loop.call_at(self._started + self.limit_s, self._fire)
 
+    def touch(self) -> None:
+        """An event came: the wait under way starts over (push mode, where one wait lasts the whole stream)."""
+        if self._loop is not None:
+            self._started = self._loop.time()
+
     def done(self) -> None:
         """The wait ended (an event, an error or a cancellation)."""
         self._task = None

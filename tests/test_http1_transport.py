@@ -13,8 +13,11 @@ import pytest
 from pytest_django.fixtures import Settings
 
 from bench.upstream import Connection, Upstream
+from creatornexus import logcontext
 from streaming.protocol import ErrorCode, Platform, ScriptRequest
+from streaming.providers import http1
 from streaming.providers.base import ProviderError
+from streaming.providers.http1_parser import ResponseParser
 from streaming.providers.openai import OpenAIProvider, OpenAIScriptStream
 
 pytestmark = pytest.mark.timeout(20)
@@ -89,6 +92,37 @@ async def test_connections_are_kept_alive(keepalive: KeepAliveServer, read: Call
     texts = [await read() for _ in range(3)]
     assert len(set(texts)) == 1 and len(texts[0].split()) == WORDS
     assert (keepalive.upstream.completed, len(keepalive.connections)) == (3, 1)
+
+
+async def test_pushed_text_is_taken_in_its_own_generations_context(keepalive: KeepAliveServer) -> None:
+    """A kept-alive connection's reads run in the callback of the generation that opened it; pushed text is
+    taken in the context of the generation reading now (its log lines and what it schedules name it)."""
+
+    async def generation(session: str) -> set[str | None]:
+        logcontext.bind_session(session)
+        stream = await OpenAIProvider().open(REQUEST)
+        assert isinstance(stream, OpenAIScriptStream) and stream.push_text is not None
+        seen: set[str | None] = set()
+        await stream.push_text(lambda _text: seen.add(logcontext.session_id.get()))
+        return seen
+
+    first = await asyncio.create_task(generation("first"))
+    second = await asyncio.create_task(generation("second"))
+    assert (first, second, len(keepalive.connections)) == ({"first"}, {"second"}, 1)
+
+
+async def test_a_body_that_came_whole_is_pushed_whole_whatever_follows() -> None:
+    """The whole response arrived, then the server reset the connection, all before anyone listened: the
+    listener gets the body and its end, not the reset (as a reader would)."""
+    connection = http1.Connection(asyncio.get_running_loop())
+    connection.parser = ResponseParser(b"POST")  # a request was sent (no socket here: the parts without I/O)
+    response = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    connection.get_buffer(-1)[: len(response)] = response
+    connection.buffer_updated(len(response))
+    connection.connection_lost(ConnectionResetError())
+    got: list[tuple[bytes | None, Exception | None]] = []
+    connection.listen(lambda data, error: got.append((data, error)))
+    assert got == [(b"hello", None), (None, None)]
 
 
 async def test_a_connection_the_server_closed_is_not_reused(keepalive: KeepAliveServer) -> None:

@@ -182,12 +182,12 @@ class Connection(asyncio.BufferedProtocol):
             receiver(pieces[0] if len(pieces) == 1 else b"".join(pieces), None)
         if self._receiver is None:
             return  # the receiver stopped listening
-        if self._error is not None:
-            self._receiver = None
-            receiver(None, self._error)
-        elif parser.complete:
+        if parser.complete:  # whole: a reset or stray bytes after it change nothing (as for a reader)
             self._receiver = None
             receiver(None, None)
+        elif self._error is not None:
+            self._receiver = None
+            receiver(None, self._error)
 
     def reset(self) -> None:
         """Ready for the next request (the last one was read to its end)."""

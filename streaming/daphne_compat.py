@@ -11,6 +11,12 @@
 - No log formatting per frame: autobahn's sendData colours its debug message's arguments (click.style, via
   hltype/hlval) for every frame it writes, whether debug logging is on or not: 5 % of the event loop's samples
   with 400 streams. The arguments are handed to the logger as they are instead (formatted only if emitted).
+- A frame goes to the socket at once: autobahn frames each message through sendMessage, sendFrame and sendData,
+  and Twisted's `write` only buffers it and registers the socket for writing (an epoll_ctl), then writes it on
+  the loop's next turn and unregisters (another). With nothing queued ahead of it, a text message on a plain
+  TCP socket (no compression, no fragmenting) is framed here and sent straight away; what the kernel does not
+  take is handed to Twisted's `write`, so order, buffering and the 4413 limit stay Twisted's (issue 11:
+  that path was ~20 % of the loop's samples at 1,000 streams, `bench/RESULTS.md`).
 - Freed by reference counting: each closed connection left two reference cycles that only a full collection
   frees (rare once the young generation's threshold is raised): autobahn resolves `is_closed` with the protocol
   itself (protocol -> Deferred.result -> protocol), and the HTTP request that was upgraded stays in its orphaned
@@ -23,6 +29,7 @@
 from __future__ import annotations
 
 import logging
+import struct
 from typing import Any
 
 from django.conf import settings
@@ -43,6 +50,50 @@ def buffered_bytes(transport: Any) -> int:
     """Bytes Twisted holds for this socket that the kernel has not taken yet (the client is not reading)."""
     data = getattr(transport, "dataBuffer", b"")
     return len(data) - int(getattr(transport, "offset", 0)) + int(getattr(transport, "_tempDataLen", 0))
+
+
+def frame_header(length: int) -> bytes:
+    """An unmasked, final text frame's header for a payload of `length` bytes (RFC 6455 section 5.2)."""
+    if length < 126:
+        return struct.pack("!BB", 0x81, length)
+    if length < 1 << 16:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)
+
+
+def send_text_now(protocol: Any, server_type: Any, content: str) -> bool:
+    """Send one text message as a frame straight to the socket; False when autobahn's own path must take it
+    (TLS or another transport, compression, fragmenting, frames queued or buffered ahead of it, a payload limit).
+    """
+    transport = protocol.transport
+    if (
+        type(transport) is not server_type
+        or protocol.send_queue
+        or protocol.send_state != protocol.SEND_STATE_GROUND
+        or protocol._perMessageCompress is not None
+        or protocol.autoFragmentSize
+        or protocol.trackedTimings
+        or protocol.logFrames
+        or protocol.logOctets
+        or not transport.connected
+        or transport.disconnecting
+        or transport._writeDisconnected
+        or buffered_bytes(transport)
+    ):
+        return False
+    payload = content.encode()
+    if 0 < protocol.maxMessagePayloadSize < len(payload):
+        return False  # autobahn refuses it the way it always has
+    frame = frame_header(len(payload)) + payload
+    try:
+        sent = transport.socket.send(frame)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    except OSError:
+        sent = 0  # Twisted's write below meets the same error and closes the connection its usual way
+    if sent < len(frame):
+        transport.write(frame[sent:])  # the kernel's buffer is full: Twisted holds the rest, in order
+    return True
 
 
 def _reason_bytes(reason: str | None) -> bytes | None:
@@ -80,6 +131,7 @@ def install() -> None:
         from autobahn.websocket import protocol as autobahn_protocol
         from daphne.server import Server
         from daphne.ws_protocol import WebSocketProtocol
+        from twisted.internet.tcp import Server as TCPServer
     except ImportError:  # pragma: no cover - daphne is a dependency; another server may run without it
         return
     if getattr(WebSocketProtocol, "_creatornexus_patched", False):
@@ -109,6 +161,8 @@ def install() -> None:
             if buffered_bytes(self.transport) > settings.STREAMING["MAX_BUFFERED_BYTES"]:
                 logger.info("closing a socket that stopped reading (%d bytes unread)", buffered_bytes(self.transport))
                 server_close(self, int(CloseCode.TOO_SLOW), CLOSE_REASONS[CloseCode.TOO_SLOW])
+                return
+            if not binary and send_text_now(self, TCPServer, content):
                 return
         original_send(self, content, binary)
 

@@ -18,7 +18,7 @@ import asyncio
 import collections
 import ssl
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 
@@ -62,8 +62,7 @@ class Connection(asyncio.BufferedProtocol):
 
     # -- asyncio.BufferedProtocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport's kind
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._view

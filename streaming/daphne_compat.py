@@ -63,7 +63,8 @@ def frame_header(length: int) -> bytes:
 
 def send_text_now(protocol: Any, server_type: Any, content: str) -> bool:
     """Send one text message as a frame straight to the socket; False when autobahn's own path must take it
-    (TLS or another transport, compression, fragmenting, frames queued or buffered ahead of it, a payload limit).
+    (TLS or another transport, compression, fragmenting, masking, frames queued or buffered ahead of it, a
+    payload limit).
     """
     transport = protocol.transport
     if (
@@ -72,14 +73,25 @@ def send_text_now(protocol: Any, server_type: Any, content: str) -> bool:
         or protocol.send_state != protocol.SEND_STATE_GROUND
         or protocol._perMessageCompress is not None
         or protocol.autoFragmentSize
+        or protocol.maskServerFrames
         or protocol.trackedTimings
         or protocol.logFrames
         or protocol.logOctets
-        or not transport.connected
-        or transport.disconnecting
-        or transport._writeDisconnected
-        or buffered_bytes(transport)
     ):
+        return False
+    try:
+        # Read without defaults: should Twisted rename what it holds unsent, frames take autobahn's path
+        # rather than overtake bytes it still holds.
+        if (
+            transport.TLS  # startTLS keeps the transport's type
+            or not transport.connected
+            or transport.disconnecting
+            or transport._writeDisconnected
+            or transport._tempDataLen
+            or len(transport.dataBuffer) > transport.offset
+        ):
+            return False
+    except AttributeError:
         return False
     payload = content.encode()
     if 0 < protocol.maxMessagePayloadSize < len(payload):

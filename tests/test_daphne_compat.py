@@ -29,8 +29,10 @@ def test_install_twice_changes_nothing() -> None:
 
 
 class StubTransport:
-    """What send_text_now reads and calls of Twisted's tcp.Server, over one end of a socket pair."""
+    """What send_text_now reads and calls of Twisted's tcp.Server, over one end of a non-blocking socket pair:
+    `write` keeps what it is given, as Twisted's buffer would."""
 
+    TLS = False
     connected = True
     disconnecting = False
     _writeDisconnected = False
@@ -39,6 +41,7 @@ class StubTransport:
     _tempDataLen = 0
 
     def __init__(self, sock: socket.socket) -> None:
+        sock.setblocking(False)  # as Twisted's sockets are
         self.socket = sock
         self.written: list[bytes] = []
 
@@ -47,12 +50,13 @@ class StubTransport:
 
 
 class StubProtocol:
-    """An open autobahn WebSocket protocol as Daphne configures it (no compression, no fragmenting)."""
+    """An open autobahn WebSocket protocol as Daphne configures it (no compression, fragmenting or masking)."""
 
     SEND_STATE_GROUND = 0
     send_state = 0
     _perMessageCompress = None
     autoFragmentSize = 0
+    maskServerFrames = False
     trackedTimings = None
     logFrames = False
     logOctets = False
@@ -63,72 +67,109 @@ class StubProtocol:
         self.send_queue: deque[Any] = deque()
 
 
-def read_frame(sock: socket.socket) -> tuple[int, bytes]:
-    """One unmasked frame from the peer: (first byte, payload)."""
-
-    def exactly(n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = sock.recv(n - len(data))
-            assert chunk, "the socket closed mid-frame"
-            data += chunk
-        return data
-
-    first, second = exactly(2)
-    assert not second & 0x80, "a server frame is never masked"
-    length = second & 0x7F
-    if length == 126:
-        length = struct.unpack("!H", exactly(2))[0]
-    elif length == 127:
-        length = struct.unpack("!Q", exactly(8))[0]
-    return first, exactly(length)
+def read_all(sock: socket.socket, size: int) -> bytes:
+    """Exactly `size` bytes from a blocking socket."""
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "the socket closed early"
+        data += chunk
+    return data
 
 
-@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
-def test_a_text_message_goes_to_the_socket_as_one_final_text_frame(size: int) -> None:
-    """Every length encoding of RFC 6455 section 5.2, read back by the peer; nothing left for Twisted."""
-    ours, peer = socket.socketpair()
-    with ours, peer:
-        peer.settimeout(5)
-        transport = StubTransport(ours)
-        text = "é" * (size // 2) + "x" * (size % 2)
-        reader = concurrent.futures.ThreadPoolExecutor(1).submit(read_frame, peer)  # a big frame fills the buffer
-        assert daphne_compat.send_text_now(StubProtocol(transport), StubTransport, text)
-        if transport.written:  # what the kernel did not take at once: Twisted's write sends it later
-            ours.sendall(b"".join(transport.written))
-        assert reader.result(timeout=5) == (0x81, text.encode())
+def frame(text: str) -> bytes:
+    """The frame RFC 6455 section 5.2 gives for an unmasked, final text message."""
+    payload = text.encode()
+    if len(payload) < 126:
+        return bytes([0x81, len(payload)]) + payload
+    if len(payload) < 1 << 16:
+        return bytes([0x81, 126]) + struct.pack("!H", len(payload)) + payload
+    return bytes([0x81, 127]) + struct.pack("!Q", len(payload)) + payload
 
 
-def test_what_the_kernel_does_not_take_goes_to_twisted_in_order() -> None:
-    """A full socket buffer: the frame's rest is handed to Twisted's write, and the next message waits behind it."""
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 500_000])
+def test_a_text_message_reaches_the_peer_as_its_frame(size: int) -> None:
+    """Every length encoding; what the kernel does not take at once goes to Twisted's write, right after the part
+    it took: the peer reads the exact frame."""
     ours, peer = socket.socketpair()
     with ours, peer:
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-        ours.setblocking(False)
+        peer.settimeout(5)
         transport = StubTransport(ours)
-        protocol = StubProtocol(transport)
-        assert daphne_compat.send_text_now(protocol, StubTransport, "x" * 500_000)
-        assert transport.written, "a 500 KB frame fits no 4 KB buffer"
-        transport._tempDataLen = sum(map(len, transport.written))  # as Twisted counts what it holds
-        assert not daphne_compat.send_text_now(protocol, StubTransport, "next")  # behind the rest, autobahn's way
+        text = "é" * (size // 2) + "x" * (size % 2)
+        expected = frame(text)
+        reader = concurrent.futures.ThreadPoolExecutor(1).submit(read_all, peer, len(expected))
+        assert daphne_compat.send_text_now(StubProtocol(transport), StubTransport, text)
+        if size >= 65536:
+            assert transport.written, "a frame this big does not fit the socket's buffer at once"
+        ours.setblocking(True)
+        ours.sendall(b"".join(transport.written))  # what Twisted's doWrite does with its buffer
+        assert reader.result(timeout=5) == expected
+
+
+def test_a_broken_connection_hands_the_frame_to_twisted() -> None:
+    """The peer is gone (EPIPE): the whole frame goes to Twisted's write, which meets the error and closes."""
+    ours, peer = socket.socketpair()
+    peer.close()
+    with ours:
+        transport = StubTransport(ours)
+        assert daphne_compat.send_text_now(StubProtocol(transport), StubTransport, "gone")
+        assert transport.written == [frame("gone")]
 
 
 @pytest.mark.parametrize(
-    "change",
+    ("owner", "name", "value"),
     [
-        {"send_queue": deque([b"queued"])},
-        {"_perMessageCompress": object()},
-        {"autoFragmentSize": 100},
-        {"send_state": 1},
-        {"maxMessagePayloadSize": 3},
+        ("protocol", "send_queue", deque([b"queued"])),
+        ("protocol", "_perMessageCompress", object()),
+        ("protocol", "autoFragmentSize", 100),
+        ("protocol", "send_state", 1),
+        ("protocol", "maskServerFrames", True),
+        ("protocol", "trackedTimings", object()),
+        ("protocol", "logFrames", True),
+        ("protocol", "logOctets", True),
+        ("protocol", "maxMessagePayloadSize", 3),
+        ("transport", "TLS", True),
+        ("transport", "connected", False),
+        ("transport", "disconnecting", True),
+        ("transport", "_writeDisconnected", True),
+        ("transport", "_tempDataLen", 5),
+        ("transport", "dataBuffer", b"held"),
     ],
-    ids=["queued", "compressed", "fragmented", "mid-frame", "over-limit"],
 )
-def test_anything_but_a_plain_frame_goes_autobahns_way(change: dict[str, Any]) -> None:
+def test_anything_but_a_plain_frame_on_an_idle_socket_goes_autobahns_way(owner: str, name: str, value: Any) -> None:
+    """Compression, fragmenting, masking, logging, a payload limit, TLS, a closing socket, bytes held ahead: the
+    frame is left to autobahn and Twisted (False), and nothing is written."""
     ours, peer = socket.socketpair()
     with ours, peer:
-        protocol = StubProtocol(StubTransport(ours))
-        for name, value in change.items():
-            setattr(protocol, name, value)
+        transport = StubTransport(ours)
+        protocol = StubProtocol(transport)
+        setattr(protocol if owner == "protocol" else transport, name, value)
         assert not daphne_compat.send_text_now(protocol, StubTransport, "text")
-        assert not daphne_compat.send_text_now(StubProtocol(StubTransport(ours)), object, "text")  # TLS, others
+        assert transport.written == []
+        peer.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            peer.recv(1)
+
+
+def test_another_transport_type_goes_autobahns_way() -> None:
+    """Only Twisted's plain TCP server transport is written to directly (TLS wraps it in another type)."""
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        assert not daphne_compat.send_text_now(StubProtocol(StubTransport(ours)), object, "text")
+
+
+def test_what_twisted_holds_unsent_is_where_it_is_read() -> None:
+    """Twisted's own write buffers where send_text_now and the 4413 check look (without those fields frames take
+    autobahn's path; with them renamed, a direct send could overtake bytes Twisted still holds)."""
+    from twisted.internet import abstract, tcp
+
+    class Reactor:  # what FileDescriptor.write asks of its reactor
+        def addWriter(self, _descriptor: object) -> None:
+            pass
+
+    held = abstract.FileDescriptor(reactor=Reactor())  # type: ignore[arg-type]
+    held.connected = True
+    held.write(b"frame")
+    assert daphne_compat.buffered_bytes(held) == 5
+    assert (held._tempDataLen, tcp.Server.TLS, tcp.Server.dataBuffer, tcp.Server.offset) == (5, False, b"", 0)

@@ -293,19 +293,13 @@ class OpenAIScriptStream:
             return  # aclose() from another task came first: a stop, as when iterating
         await self._end()
 
-    def _take(self, data: bytes | None, sink: Callable[[str], None]) -> None:
-        """One read of push mode: its text to `sink`; raises what ends the stream (the sink's failure wrapped)."""
+    def _take(self, data: bytes | None) -> str:
+        """The text of one read of push mode (None: the body ended); raises what ends the stream."""
         if data is None:
-            self._done = True  # the body ended
-            return
+            self._done = True
+            return ""
         self._idle.touch()
-        text = self._read(self._events.feed(data))
-        if text:
-            try:
-                sink(text)
-            except Exception as exc:
-                raise _SinkFailed(exc) from exc
-        self._raise_deferred()
+        return self._read(self._events.feed(data))
 
     def _read(self, events: list[bytes]) -> str:
         """The text of these events; a failure after some text is raised at the next read, after that text."""
@@ -373,14 +367,6 @@ class OpenAIScriptStream:
             await self._body.aclose()
 
 
-class _SinkFailed(Exception):
-    """The runner's sink failed while taking pushed text: its own error, not the provider's."""
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__()
-        self.error = error
-
-
 class _TextPush:
     """What the transport calls with each read of one push_text (or its end or failure)."""
 
@@ -393,24 +379,26 @@ class _TextPush:
         self.sink_failed: Exception | None = None
 
     def __call__(self, data: bytes | None, error: Exception | None) -> None:
-        ended = self.ended
+        ended, stream = self.ended, self.stream
         if ended.done():
             return
         if error is not None:
-            ended.set_exception(self.stream._transport_error(error))
+            ended.set_exception(stream._transport_error(error))
             return
         try:
-            self.stream._take(data, self.sink)
-        except _SinkFailed as failed:
-            self.sink_failed = failed.error
-            if not ended.done():
-                ended.set_exception(failed.error)
-            return
+            text = stream._take(data)
+            if text:
+                try:
+                    self.sink(text)
+                except Exception as exc:
+                    self.sink_failed = exc  # the runner's own failure, not the provider's: raised as it is
+                    raise
+            stream._raise_deferred()  # a failure that came after that text in the same read
         except Exception as exc:
             if not ended.done():
                 ended.set_exception(exc)
             return
-        if self.stream._done and not ended.done():
+        if stream._done and not ended.done():
             ended.set_result(None)
 
 

@@ -123,6 +123,8 @@ class Watch:
         if skip >= len(words.words):
             return
         skip = max(skip, 0)
+        if not hold:
+            self.release()  # what is held goes first, under its own last seq
         self.last_sent = words.last_seq
         if not self._chunks:
             return
@@ -133,7 +135,6 @@ class Watch:
                 send(frame)
             return
         if not hold:
-            self.release()
             for frame in multi_word_frames(self.session_id, words.words[skip:], words.last_seq, words.estimated_words):
                 send(frame)
             return

@@ -178,3 +178,19 @@ def test_held_words_reach_a_one_word_watch_one_word_a_frame() -> None:
     w = watch(socket)
     w.deliver_words(Words(SID, 1, ["Hook: ", "open "], 150, held=True))
     assert [(f["seq"], "count" in f) for f in socket.parsed()] == [(1, False), (2, False)]
+
+
+async def test_words_held_here_go_out_before_words_held_elsewhere() -> None:
+    """Words this watch holds, then words held upstream (a body read by the read pass from then on): the held
+    ones leave first under their own seq, then the new ones; each seq once."""
+    socket = Socket()
+    w = watch(socket, batch=True)
+    w.deliver_words(words(1, "Hook: "))
+    assert socket.frames == []
+    w.deliver_words(Words(SID, 2, ["open ", "with "], 150, held=True))
+    assert [(f["seq"], f["count"], f["text"]) for f in socket.parsed()] == [(1, 1, "Hook: "), (3, 2, "open with ")]
+    w.deliver_words(words(3, "with ", "a "))  # seq 3 again: dropped at the seam; seq 4 held
+    w.deliver_words(Words(SID, 5, ["hook. "], 150, held=True))
+    seqs, text = reassemble(socket.parsed())
+    assert (seqs, text) == ([1, 2, 3, 4, 5], "Hook: open with a hook. ")
+    close_pacer()

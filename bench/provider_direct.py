@@ -5,8 +5,9 @@
     .venv/bin/python -m bench.provider_direct --streams 1000
 
 No server, socket side or store: this process (pinned to core 0) opens the streams with OpenAIProvider and
-reads them through the runner's WordSplitter, as a generation does (pushed as the bytes arrive over the lean
-transport, or `--iterate`d as before push mode), while bench.upstream streams one word per
+reads them through the runner's WordSplitter, as a generation does (over the lean transport pushed a window at a
+time by the loop's read pass, as for multi-word listeners, or `--as-it-comes` as each read arrives, or
+`--iterate`d as before push mode), while bench.upstream streams one word per
 chunk every D ms on core 1. Its own CPU time over the run, divided by the chunks, is what the provider path
 costs per word (request building and connections included); bench.provider measures the whole product.
 """
@@ -33,6 +34,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cold", action="store_true", help="no warm-up stream: the first burst of a process")
     parser.add_argument(
         "--iterate", action="store_true", help="read by iterating even where the transport can push (as before push)"
+    )
+    parser.add_argument(
+        "--as-it-comes",
+        action="store_true",
+        help="push each read as it arrives, not a window at a time by the read pass (as for one-word listeners)",
     )
     return parser.parse_args(argv)
 
@@ -62,7 +68,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             words += len(splitter.feed(delta))
 
         if stream.push_text is not None and not args.iterate:  # as the runner reads it
-            await stream.push_text(take)
+            await stream.push_text(take, None if args.as_it_comes else lambda: True)
         else:
             async for delta in stream:
                 take(delta)
@@ -117,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         upstream_figures = upstream.stop()
     per_chunk_us = r["cpu_s"] / r["words"] * 1e6 if r["words"] else float("nan")
     per_stream_wps = 1000 / args.delay_ms
-    mode = " iterated" if args.iterate else ""
+    mode = " iterated" if args.iterate else " as it comes" if args.as_it_comes else " by the read pass"
     print(
         f"provider alone, transport {args.transport}{mode}: {args.streams} streams x {args.words} words at "
         f"{args.delay_ms} ms: {r['words']} words in {r['wall_s']} s, {r['cpu_s']} CPU s = {per_chunk_us:.1f} "

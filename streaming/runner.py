@@ -232,10 +232,18 @@ async def _pump(live: LiveStream, provider: Provider, outcome: Outcome) -> None:
             if words := splitter.feed(delta):
                 emit_words(live, words)
 
-        # Text pushed as it arrives (the OpenAI provider on the lean transport), or read delta by delta.
+        # Text pushed as it arrives (the OpenAI provider on the lean transport), or read delta by delta. While
+        # every listener takes multi-word frames, the body is read a window at a time by the loop's read pass:
+        # those words were held already and go out at once, as the pacer's do.
         push_text = getattr(stream, "push_text", None)
         if push_text is not None:
-            await push_text(take)
+            pushing: Any = stream  # a pushing stream tells whether the read pass read the text it hands over
+
+            def take_pushed(delta: str) -> None:
+                if words := splitter.feed(delta):
+                    emit_words(live, words, held=pushing.read_by_pass)
+
+            await push_text(take_pushed, lambda: _hold_s(live) > 0)
         else:
             async for delta in stream:
                 take(delta)

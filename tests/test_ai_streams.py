@@ -63,6 +63,24 @@ async def test_whole_script_arrives_as_whole_words(
     assert end["usage"] == FAKE_USAGE and "fallback" not in end
 
 
+async def test_multi_word_frames_from_the_provider_reassemble_to_the_script(
+    ws: AppClient, openai_settings: Settings, fake_openai: FakeOpenAI
+) -> None:
+    """A client that asked for multi-word frames, deltas 10 ms apart (over the lean transport the body is then
+    read by the loop's read pass, a window at a time): the frames cover seq 1..N once, in order, and
+    reassemble to the script; the terminal comes last with the last seq."""
+    fake_openai.serve(Scenario(deltas=SCRIPT_DELTAS, delay_s=0.01))
+    started, chunks, end = await stream(ws, batch=True)
+    seqs = [seq for chunk in chunks for seq in range(chunk["seq"] - chunk.get("count", 1) + 1, chunk["seq"] + 1)]
+    words = re.findall(r"\S+\s*", SCRIPT)
+    assert seqs == list(range(1, len(words) + 1))
+    assert "".join(texts(chunks)) == SCRIPT
+    assert max(chunk.get("count", 1) for chunk in chunks) > 1
+    assert end["type"] == "stream.completed" and end["seq"] == len(words)
+    row = await saved(started["session_id"])
+    assert (row.script, row.words) == (SCRIPT, len(words))
+
+
 async def test_whole_script_is_saved_with_usage(
     ws: AppClient, openai_settings: Settings, fake_openai: FakeOpenAI
 ) -> None:

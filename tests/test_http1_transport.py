@@ -35,8 +35,10 @@ class KeepAliveServer:
     connections: list[Connection] = field(default_factory=list)
 
 
-async def serve(tls: ssl.SSLContext | None = None) -> tuple[KeepAliveServer, asyncio.Server, asyncio.Task[None]]:
-    upstream = Upstream(WORDS, 0.002)
+async def serve(
+    tls: ssl.SSLContext | None = None, delay_s: float = 0.002
+) -> tuple[KeepAliveServer, asyncio.Server, asyncio.Task[None]]:
+    upstream = Upstream(WORDS, delay_s)
     connections: list[Connection] = []
 
     def accept() -> Connection:
@@ -182,6 +184,72 @@ async def test_tls_with_the_sdks_certificate_settings(
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
         use(settings, fake.base_url)
         assert len((await script()).split()) == WORDS
+    finally:
+        pacer.cancel()
+        server.close()
+
+
+async def read_in_pass(in_pass: Callable[[], bool]) -> tuple[str, list[bool]]:
+    """A script pushed with `in_pass`, and for each read whether the read pass had read it."""
+    stream = await OpenAIProvider().open(REQUEST)
+    assert isinstance(stream, OpenAIScriptStream) and stream.push_text is not None
+    deltas: list[str] = []
+    by_pass: list[bool] = []
+
+    def take(text: str) -> None:
+        deltas.append(text)
+        by_pass.append(stream.read_by_pass)
+
+    await stream.push_text(take, in_pass)
+    return "".join(deltas), by_pass
+
+
+@pytest.fixture
+async def slow_keepalive(settings: Settings) -> AsyncIterator[KeepAliveServer]:
+    """The keep-alive server at a word every 20 ms: a body spans several read-pass windows."""
+    fake, server, pacer = await serve(delay_s=0.02)
+    use(settings, fake.base_url)
+    yield fake
+    pacer.cancel()
+    server.close()
+
+
+async def test_a_body_read_by_the_read_pass_is_whole_and_its_connection_reused(
+    slow_keepalive: KeepAliveServer,
+) -> None:
+    """Read a window at a time by the loop's read pass: the same text, and the connection goes back to the
+    loop at the body's end, kept alive for the next script."""
+    for _ in range(2):
+        text, by_pass = await read_in_pass(lambda: True)
+        assert len(text.split()) == WORDS
+        assert True in by_pass
+    assert (slow_keepalive.upstream.completed, len(slow_keepalive.connections)) == (2, 1)
+    assert len((await script()).split()) == WORDS  # read by the loop again, on the same connection
+    assert len(slow_keepalive.connections) == 1
+
+
+async def test_a_body_leaves_the_read_pass_when_asked_mid_stream(slow_keepalive: KeepAliveServer) -> None:
+    """A one-word listener joins mid-stream (in_pass turns False): the rest is read as it comes, whole."""
+    answers = iter([True, True])
+    text, by_pass = await read_in_pass(lambda: next(answers, False))
+    assert len(text.split()) == WORDS
+    assert True in by_pass and by_pass[-1] is False
+    assert by_pass == sorted(by_pass, reverse=True)  # in the pass, then out of it for good
+
+
+async def test_tls_bodies_are_never_read_by_the_read_pass(
+    settings: Settings, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS records go through the transport's SSL object: the read pass leaves such a socket to the loop."""
+    cert, key = certificate
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    fake, server, pacer = await serve(tls=server_side, delay_s=0.02)
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        use(settings, fake.base_url)
+        text, by_pass = await read_in_pass(lambda: True)
+        assert len(text.split()) == WORDS and not any(by_pass)
     finally:
         pacer.cancel()
         server.close()

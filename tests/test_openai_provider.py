@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import httpx2
@@ -28,15 +30,34 @@ TEXT = "Stop scrolling: cold brew is easy. Steep it overnight, then enjoy!"
 THREE = ["one ", "two ", "three"]
 
 
+# Every test that reads a stream runs twice: pushed as each read arrives, and read by the loop's read pass
+# (a window at a time, as for a stream whose listeners all take multi-word frames). The same text, the same
+# failures, the same codes.
+READ_PASS = {"on": False}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "openai_settings" in metafunc.fixturenames:
+        metafunc.parametrize("read_pass", [False, True], ids=["as-it-comes", "read-pass"], indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def read_pass(request: pytest.FixtureRequest) -> Iterator[bool]:
+    READ_PASS["on"] = on = bool(getattr(request, "param", False))
+    yield on
+    READ_PASS["on"] = False
+
+
 async def drain(stream: OpenAIScriptStream) -> tuple[str, ProviderError | None]:
     """Everything the stream gave, and the ProviderError that ended it (None when it completed).
 
-    Read as the runner reads it: pushed as it arrives over the lean transport, iterated over the SDK's own.
+    Read as the runner reads it: pushed as it arrives over the lean transport (by the read pass with the
+    `read-pass` parameter), iterated over the SDK's own.
     """
     deltas: list[str] = []
     try:
         if stream.push_text is not None:
-            await stream.push_text(deltas.append)
+            await stream.push_text(deltas.append, (lambda: True) if READ_PASS["on"] else None)
         else:
             async for delta in stream:
                 deltas.append(delta)
@@ -46,7 +67,12 @@ async def drain(stream: OpenAIScriptStream) -> tuple[str, ProviderError | None]:
 
 
 async def fail(fake: FakeOpenAI, *scenarios: Scenario) -> tuple[str, ProviderError]:
-    """Run one generation that must fail, before or during the stream."""
+    """Run one generation that must fail, before or during the stream.
+
+    With the read pass, the chunks come 20 ms apart, so the failure finds the socket in the pass.
+    """
+    if READ_PASS["on"]:
+        scenarios = tuple(s if s.one_write or s.delay_s else replace(s, delay_s=0.02) for s in scenarios)
     fake.serve(*scenarios)
     try:
         stream = await OpenAIProvider().open(REQUEST)
@@ -89,7 +115,7 @@ async def test_a_failing_sink_fails_the_push_as_itself_and_closes_upstream(
         raise LookupError(text)
 
     with pytest.raises(LookupError):
-        await stream.push_text(sink)
+        await stream.push_text(sink, (lambda: True) if READ_PASS["on"] else None)
     await stream.aclose()
     assert await fake_openai.wait(fake_openai.disconnected)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import ssl
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
@@ -23,6 +24,7 @@ from typing import Any, cast
 import httpx2
 
 from streaming.providers.http1_parser import ProtocolError, ResponseParser
+from streaming.providers.read_pass import ReadPass, get_read_pass
 
 READ_SIZE = 64 * 1024
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -35,6 +37,8 @@ Origin = tuple[bytes, str, int]
 # Push mode (Body.listen): called in the protocol callback with each batch of body bytes, then once with
 # (None, None) at the body's end or (None, error) when it failed.
 Receiver = Callable[[bytes | None, Exception | None], None]
+# Push mode: asked after each read whether the body should be read by the loop's read pass from now on.
+InPass = Callable[[], bool]
 # The key of a response's extensions under which this transport offers its Body for push mode.
 PUSH_BODY = "creatornexus.push_body"
 
@@ -59,6 +63,9 @@ class Connection(asyncio.BufferedProtocol):
         self._head_taken = False
         self._receiver: Receiver | None = None  # push mode: body bytes go here, no reader is woken
         self.answered = False  # bytes of the current request's response have arrived
+        self._pass_fd: int | None = None  # push mode on plain TCP: the read pass reads this socket
+        self._pass: ReadPass | None = None
+        self._in_pass: InPass | None = None
 
     # -- asyncio.BufferedProtocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -159,17 +166,84 @@ class Connection(asyncio.BufferedProtocol):
             and parser.head.keep_alive
         )
 
-    def listen(self, receiver: Receiver | None) -> None:
+    def listen(self, receiver: Receiver | None, in_pass: InPass | None = None) -> None:
         """Push mode from now on: body bytes (those already here first) go to `receiver` as they are parsed,
         in the protocol callback, instead of waking a reader. The read timeout then counts from the last bytes.
-        None stops it."""
+        None stops it.
+
+        With `in_pass`, asked again after every read: while it answers True the socket is read by the loop's
+        read pass (read_pass.py) instead of as each chunk arrives, when the connection is plain TCP."""
         self._receiver = receiver
+        self._in_pass = in_pass
         if receiver is None:
+            self._leave_pass()
             return
         self._wait_started = self._loop.time()
         if self._timer is None and self._read_timeout is not None:
             self._timer = self._loop.call_at(self._wait_started + self._read_timeout, self._on_timer)
         self._push()
+        self._place()
+
+    @property
+    def read_by_pass(self) -> bool:
+        """Whether the read pass reads this socket now (its bytes then waited up to one window)."""
+        return self._pass_fd is not None
+
+    def _place(self) -> None:
+        """In the read pass or out of it, as the listener wants it now."""
+        in_pass = self._in_pass
+        if self._receiver is None or in_pass is None:
+            return
+        if in_pass():
+            if self._pass_fd is None:
+                self._join_pass()
+        elif self._pass_fd is not None:
+            self._leave_pass()
+
+    def read_ready(self) -> None:
+        """The read pass found bytes (or the end) waiting on this socket: read them as the loop would."""
+        fd = self._pass_fd
+        if fd is None:
+            return
+        try:
+            nbytes = os.readv(fd, [self._view])
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._leave_pass()
+            self._ended(exc)
+            self.abort()
+            return
+        if nbytes == 0:
+            self._leave_pass()
+            self._ended(None)
+            if self.transport is not None:
+                self.transport.close()
+            return
+        self.buffer_updated(nbytes)
+
+    def _join_pass(self) -> None:
+        transport = self.transport
+        if self.closed or self._error is not None or transport is None:
+            return
+        if transport.get_extra_info("sslcontext") is not None:
+            return  # TLS records must go through the transport's own SSL object
+        sock = transport.get_extra_info("socket")
+        if sock is None or transport.is_closing():
+            return
+        transport.pause_reading()
+        self._pass_fd = sock.fileno()
+        self._pass = get_read_pass()
+        self._pass.add(self._pass_fd, self)
+
+    def _leave_pass(self) -> None:
+        fd, read_pass, self._pass_fd, self._pass = self._pass_fd, self._pass, None, None
+        if fd is None or read_pass is None:
+            return
+        read_pass.remove(fd)
+        transport = self.transport
+        if not self.closed and transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def _push(self) -> None:
         receiver = self._receiver
@@ -183,15 +257,20 @@ class Connection(asyncio.BufferedProtocol):
             return  # the receiver stopped listening
         if parser.complete:  # whole: a reset or stray bytes after it change nothing (as for a reader)
             self._receiver = None
+            self._leave_pass()
             receiver(None, None)
         elif self._error is not None:
             self._receiver = None
+            self._leave_pass()
             receiver(None, self._error)
+        else:
+            self._place()
 
     def reset(self) -> None:
         """Ready for the next request (the last one was read to its end)."""
         self.parser = None
         self._receiver = None
+        self._leave_pass()
         self._head_taken = False
         self.answered = False
         self._cancel_timer()
@@ -200,6 +279,7 @@ class Connection(asyncio.BufferedProtocol):
         """Close now, unread bytes and all: the server sees the client go away."""
         self.closed = True
         self._cancel_timer()
+        self._leave_pass()
         if self.transport is not None:
             self.transport.abort()
 
@@ -266,13 +346,18 @@ class Body(httpx2.AsyncByteStream):
                 return
             yield chunk
 
-    def listen(self, receiver: Receiver | None) -> None:
+    def listen(self, receiver: Receiver | None, in_pass: InPass | None = None) -> None:
         """Push mode (Connection.listen): the body's bytes go to `receiver` as they arrive; None stops it."""
         if self._connection is None:
             if receiver is not None:
                 receiver(None, httpx2.StreamClosed())
             return
-        self._connection.listen(receiver)
+        self._connection.listen(receiver, in_pass)
+
+    @property
+    def read_by_pass(self) -> bool:
+        """Whether the bytes being pushed now were read by the loop's read pass (they waited up to a window)."""
+        return self._connection is not None and self._connection.read_by_pass
 
     async def aclose(self) -> None:
         connection, self._connection = self._connection, None

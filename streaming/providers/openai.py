@@ -39,6 +39,11 @@ RETRY_BACKOFF_S = 0.5
 USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens")
 
 
+# push_text(sink, in_pass=None): `sink` gets the text of each read; while `in_pass()` answers True (asked after
+# each read) the body is read by the loop's read pass, a window at a time (read_pass.py).
+PushText = Callable[..., Awaitable[None]]
+
+
 class MalformedChunk(ValueError):
     """A chunk that is JSON but not shaped like a chat-completion chunk."""
 
@@ -247,14 +252,23 @@ class OpenAIScriptStream:
         return mapped
 
     @property
-    def push_text(self) -> Callable[[Callable[[str], None]], Awaitable[None]] | None:
+    def push_text(self) -> PushText | None:
         """Push mode, when the lean transport carries the body (else None: iterate the stream instead)."""
         body = self._response.extensions.get(PUSH_BODY)
         if not isinstance(body, Body) or self._closed:
             return None
-        return lambda sink: self._push_text(body, sink)
+        return lambda sink, in_pass=None: self._push_text(body, sink, in_pass)
 
-    async def _push_text(self, body: Body, sink: Callable[[str], None]) -> None:
+    @property
+    def read_by_pass(self) -> bool:
+        """Whether the text being pushed now was read by the loop's read pass: it waited up to one multi-word
+        window already (push_text's `in_pass`)."""
+        body = self._response.extensions.get(PUSH_BODY)
+        return isinstance(body, Body) and body.read_by_pass
+
+    async def _push_text(
+        self, body: Body, sink: Callable[[str], None], in_pass: Callable[[], bool] | None = None
+    ) -> None:
         """Hand the text of each read to `sink` as its bytes arrive, parsed in the transport's protocol callback,
         until the stream ends; then return, or raise what ended it, exactly as iterating would.
 
@@ -272,7 +286,7 @@ class OpenAIScriptStream:
         self._idle.waiting(task)
         self._reading = True
         try:
-            body.listen(lambda data, error: context.run(push, data, error))
+            body.listen(lambda data, error: context.run(push, data, error), in_pass)
             await push.ended
         except asyncio.CancelledError:
             if self._idle.expired(task):

@@ -86,17 +86,37 @@ def free_port() -> int:
         return port
 
 
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate and key for localhost (openssl, as Debian has it)."""
+    cert, key = folder / "upstream-cert.pem", folder / "upstream-key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
+            *("-addext", "subjectAltName=DNS:localhost"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
 class Upstream:
     """bench.upstream in its own process on the load generator's core."""
 
     def __init__(self, args: argparse.Namespace, log_dir: Path) -> None:
         self.port = free_port()
         self.log = (log_dir / "upstream.log").open("ab")
+        # --tls: HTTPS with a self-signed certificate for localhost, which the client trusts via SSL_CERT_FILE.
+        self.cert = self_signed(log_dir) if getattr(args, "tls", False) else None
+        tls = ("--tls-cert", str(self.cert[0]), "--tls-key", str(self.cert[1])) if self.cert else ()
         self.process = subprocess.Popen(
             [
                 *pinning()[1],
                 *(PYTHON, "-m", "bench.upstream", "--port", str(self.port)),
                 *("--words", str(args.words), "--delay-ms", str(args.delay_ms)),
+                *tls,
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
@@ -117,6 +137,8 @@ class Upstream:
 
     @property
     def base_url(self) -> str:
+        if self.cert:
+            return f"https://localhost:{self.port}/v1"
         return f"http://127.0.0.1:{self.port}/v1"
 
     def cpu_s(self) -> float:

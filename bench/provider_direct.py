@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.provider_direct                      # 200 streams, W=200, D=25, lean transport
     .venv/bin/python -m bench.provider_direct --transport httpx    # over the SDK's own transport
     .venv/bin/python -m bench.provider_direct --streams 1000
+    .venv/bin/python -m bench.provider_direct --streams 1000 --tls          # HTTPS, as OpenAI's API
 
 No server, socket side or store: this process (pinned to core 0) opens the streams with OpenAIProvider and
 reads them through the runner's WordSplitter, as a generation does (over the lean transport pushed a window at a
@@ -30,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-W", "--words", type=int, default=200)
     parser.add_argument("-D", "--delay-ms", type=int, default=25)
     parser.add_argument("--transport", choices=["asyncio", "httpx"], default="asyncio")
+    parser.add_argument("--tls", action="store_true", help="the upstream speaks HTTPS (self-signed, trusted here)")
     parser.add_argument("--spread-ms", type=float, default=1000, help="streams are opened over this long")
     parser.add_argument("--cold", action="store_true", help="no warm-up stream: the first burst of a process")
     parser.add_argument(
@@ -115,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                 "OPENAI_HTTP_TRANSPORT": args.transport,
             }
         )
+        if upstream.cert:
+            os.environ["SSL_CERT_FILE"] = str(upstream.cert[0])
         import django
 
         django.setup()
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     per_chunk_us = r["cpu_s"] / r["words"] * 1e6 if r["words"] else float("nan")
     per_stream_wps = 1000 / args.delay_ms
     mode = " iterated" if args.iterate else " as it comes" if args.as_it_comes else " by the read pass"
+    mode += " over TLS" if args.tls else ""
     print(
         f"provider alone, transport {args.transport}{mode}: {args.streams} streams x {args.words} words at "
         f"{args.delay_ms} ms: {r['words']} words in {r['wall_s']} s, {r['cpu_s']} CPU s = {per_chunk_us:.1f} "

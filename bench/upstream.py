@@ -23,6 +23,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import sys
 import time
 
@@ -215,10 +216,10 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def serve(port: int, words: int, delay_s: float, ready_fd: int | None) -> None:
+async def serve(port: int, words: int, delay_s: float, ready_fd: int | None, tls: ssl.SSLContext | None = None) -> None:
     upstream = Upstream(words, delay_s)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Connection(upstream), "127.0.0.1", port, backlog=4096)
+    server = await loop.create_server(lambda: Connection(upstream), "127.0.0.1", port, backlog=4096, ssl=tls)
     pacer = asyncio.create_task(upstream.pace())
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -247,8 +248,14 @@ def main() -> None:
     parser.add_argument("--words", type=int, default=200, help="word chunks per response (W)")
     parser.add_argument("--delay-ms", type=float, default=25, help="one word chunk every D ms per stream")
     parser.add_argument("--ready-fd", type=int, help="write 'ready' to this file descriptor once listening")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM) ...")
+    parser.add_argument("--tls-key", help="... and this key, as OpenAI's API is served")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.words, args.delay_ms / 1000, args.ready_fd))
+    tls = None
+    if args.tls_cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
+    asyncio.run(serve(args.port, args.words, args.delay_ms / 1000, args.ready_fd, tls))
 
 
 if __name__ == "__main__":

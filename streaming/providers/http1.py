@@ -24,7 +24,7 @@ from typing import Any, cast
 import httpx2
 
 from streaming.providers.http1_parser import ProtocolError, ResponseParser
-from streaming.providers.read_pass import ReadPass, get_read_pass
+from streaming.providers.read_pass import ReadPass, Source, get_read_pass, source_of
 
 READ_SIZE = 64 * 1024
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -63,7 +63,7 @@ class Connection(asyncio.BufferedProtocol):
         self._head_taken = False
         self._receiver: Receiver | None = None  # push mode: body bytes go here, no reader is woken
         self.answered = False  # bytes of the current request's response have arrived
-        self._pass_fd: int | None = None  # push mode on plain TCP: the read pass reads this socket
+        self._source: Source | None = None  # push mode: what the read pass reads for this connection
         self._pass: ReadPass | None = None
         self._in_pass: InPass | None = None
 
@@ -172,7 +172,7 @@ class Connection(asyncio.BufferedProtocol):
         None stops it.
 
         With `in_pass`, asked again after every read: while it answers True the socket is read by the loop's
-        read pass (read_pass.py) instead of as each chunk arrives, when the connection is plain TCP."""
+        read pass (read_pass.py) instead of as each chunk arrives."""
         self._receiver = receiver
         self._in_pass = in_pass
         if receiver is None:
@@ -187,7 +187,7 @@ class Connection(asyncio.BufferedProtocol):
     @property
     def read_by_pass(self) -> bool:
         """Whether the read pass reads this socket now (its bytes then waited up to one window)."""
-        return self._pass_fd is not None
+        return self._source is not None
 
     def _place(self) -> None:
         """In the read pass or out of it, as the listener wants it now."""
@@ -195,18 +195,20 @@ class Connection(asyncio.BufferedProtocol):
         if self._receiver is None or in_pass is None:
             return
         if in_pass():
-            if self._pass_fd is None:
+            if self._source is None:
                 self._join_pass()
-        elif self._pass_fd is not None:
+        elif self._source is not None:
             self._leave_pass()
 
     def read_ready(self) -> None:
-        """The read pass found bytes (or the end) waiting on this socket: read them as the loop would."""
-        fd = self._pass_fd
-        if fd is None:
+        """The read pass found bytes (or the end) waiting on this socket: read them as the loop would, into
+        this connection or into the TLS layer in front of it."""
+        source = self._source
+        if source is None:
             return
+        protocol = source.protocol
         try:
-            nbytes = os.readv(fd, [self._view])
+            nbytes = os.readv(source.fd, [protocol.get_buffer(-1)])
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -214,36 +216,32 @@ class Connection(asyncio.BufferedProtocol):
             self._ended(exc)
             self.abort()
             return
-        if nbytes == 0:
-            self._leave_pass()
-            self._ended(None)
-            if self.transport is not None:
-                self.transport.close()
+        if nbytes:
+            protocol.buffer_updated(nbytes)
             return
-        self.buffer_updated(nbytes)
+        self._leave_pass()
+        if not protocol.eof_received():  # as the socket's transport does at the end of its stream
+            source.transport.close()
 
     def _join_pass(self) -> None:
         transport = self.transport
         if self.closed or self._error is not None or transport is None:
             return
-        if transport.get_extra_info("sslcontext") is not None:
-            return  # TLS records must go through the transport's own SSL object
-        sock = transport.get_extra_info("socket")
-        if sock is None or transport.is_closing():
+        source = source_of(transport, self)
+        if source is None:
             return
-        transport.pause_reading()
-        self._pass_fd = sock.fileno()
+        source.transport.pause_reading()
+        self._source = source
         self._pass = get_read_pass()
-        self._pass.add(self._pass_fd, self)
+        self._pass.add(source.fd, self)
 
     def _leave_pass(self) -> None:
-        fd, read_pass, self._pass_fd, self._pass = self._pass_fd, self._pass, None, None
-        if fd is None or read_pass is None:
+        source, read_pass, self._source, self._pass = self._source, self._pass, None, None
+        if source is None or read_pass is None:
             return
-        read_pass.remove(fd)
-        transport = self.transport
-        if not self.closed and transport is not None and not transport.is_closing():
-            transport.resume_reading()
+        read_pass.remove(source.fd)
+        if not self.closed and not source.transport.is_closing():
+            source.transport.resume_reading()
 
     def _push(self) -> None:
         receiver = self._receiver

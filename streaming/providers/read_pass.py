@@ -8,15 +8,19 @@ loop's selector for the pass's own epoll; every READ_WINDOW_S one `epoll_wait(0)
 waiting and each is read once, taking every chunk that came since the last pass. Words are late by at most one
 window, which the multi-word frames already allow (pacer.HOLD_S).
 
-Only plain TCP sockets are read here (a TLS transport keeps its own reading: its records must go through the
-transport's SSL object); the connection goes back to the loop when its body ends.
+Over TLS the pass reads the raw socket and hands the bytes to asyncio's own TLS layer (its SSLProtocol, through
+the BufferedProtocol calls its socket transport would make), which decrypts them into the connection as
+always. Transports of other kinds (uvloop's TLS) keep being read by the loop. The connection goes back to the
+loop when its body ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import select
-from typing import Protocol
+from asyncio import sslproto
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from streaming.pacer import HOLD_S
 from streaming.perloop import PerLoop
@@ -28,6 +32,33 @@ READ_WINDOW_S = HOLD_S
 
 class Reader(Protocol):
     def read_ready(self) -> None: ...
+
+
+@dataclass(slots=True)
+class Source:
+    """What the pass reads for one connection: the socket, the transport that owns it (paused meanwhile) and
+    the protocol its bytes go to (the connection itself, or asyncio's TLS layer in front of it)."""
+
+    fd: int
+    transport: asyncio.Transport
+    protocol: asyncio.BufferedProtocol
+
+
+def source_of(transport: asyncio.Transport, protocol: asyncio.BufferedProtocol) -> Source | None:
+    """Where the pass can read `transport`'s bytes from, or None: the loop keeps reading it."""
+    if transport.is_closing():
+        return None
+    if transport.get_extra_info("sslcontext") is None:
+        sock = transport.get_extra_info("socket")
+        return None if sock is None else Source(sock.fileno(), transport, protocol)
+    if type(transport) is not sslproto._SSLProtocolTransport:
+        return None  # another loop's TLS (uvloop): its records are read where it reads them
+    tls: Any = transport._ssl_protocol
+    raw = tls._transport
+    sock = raw.get_extra_info("socket") if raw is not None else None
+    if sock is None or raw.is_closing() or not isinstance(tls, asyncio.BufferedProtocol):
+        return None
+    return Source(sock.fileno(), raw, tls)
 
 
 class ReadPass:

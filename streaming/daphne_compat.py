@@ -29,12 +29,12 @@
 from __future__ import annotations
 
 import logging
-import struct
 from typing import Any
 
 from django.conf import settings
 
 from streaming.protocol import CLOSE_REASONS, CloseCode
+from streaming.ws_frame import frame_header
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +50,6 @@ def buffered_bytes(transport: Any) -> int:
     """Bytes Twisted holds for this socket that the kernel has not taken yet (the client is not reading)."""
     data = getattr(transport, "dataBuffer", b"")
     return len(data) - int(getattr(transport, "offset", 0)) + int(getattr(transport, "_tempDataLen", 0))
-
-
-def frame_header(length: int) -> bytes:
-    """An unmasked, final text frame's header for a payload of `length` bytes (RFC 6455 section 5.2)."""
-    if length < 126:
-        return struct.pack("!BB", 0x81, length)
-    if length < 1 << 16:
-        return struct.pack("!BBH", 0x81, 126, length)
-    return struct.pack("!BBQ", 0x81, 127, length)
 
 
 def send_text_now(protocol: Any, server_type: Any, content: str) -> bool:

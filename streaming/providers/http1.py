@@ -23,8 +23,9 @@ from typing import Any, cast
 
 import httpx2
 
+from streaming.providers import read_pass
 from streaming.providers.http1_parser import ProtocolError, ResponseParser
-from streaming.providers.read_pass import ReadPass, Source, get_read_pass, source_of
+from streaming.providers.read_pass import ReadPass, Source
 
 READ_SIZE = 64 * 1024
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -181,8 +182,7 @@ class Connection(asyncio.BufferedProtocol):
         self._wait_started = self._loop.time()
         if self._timer is None and self._read_timeout is not None:
             self._timer = self._loop.call_at(self._wait_started + self._read_timeout, self._on_timer)
-        self._push()
-        self._place()
+        self._push()  # what is here already; then in or out of the read pass (_place)
 
     @property
     def read_by_pass(self) -> bool:
@@ -212,35 +212,36 @@ class Connection(asyncio.BufferedProtocol):
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._leave_pass()
+            self._leave_pass(resume=False)
             self._ended(exc)
             self.abort()
             return
         if nbytes:
             protocol.buffer_updated(nbytes)
             return
-        self._leave_pass()
+        self._leave_pass(resume=False)
         if not protocol.eof_received():  # as the socket's transport does at the end of its stream
             source.transport.close()
 
     def _join_pass(self) -> None:
         transport = self.transport
-        if self.closed or self._error is not None or transport is None:
+        if self.closed or self._error is not None or transport is None or not read_pass.available():
             return
-        source = source_of(transport, self)
+        source = read_pass.source_of(transport, self)
         if source is None:
             return
+        self._pass = read_pass.get_read_pass()
+        self._pass.add(source.fd, self)
         source.transport.pause_reading()
         self._source = source
-        self._pass = get_read_pass()
-        self._pass.add(source.fd, self)
 
-    def _leave_pass(self) -> None:
-        source, read_pass, self._source, self._pass = self._source, self._pass, None, None
-        if source is None or read_pass is None:
+    def _leave_pass(self, *, resume: bool = True) -> None:
+        """Back to the loop's reading (`resume`), or not (the socket is at its end or failing)."""
+        source, pass_, self._source, self._pass = self._source, self._pass, None, None
+        if source is None or pass_ is None:
             return
-        read_pass.remove(source.fd)
-        if not self.closed and not source.transport.is_closing():
+        pass_.remove(source.fd, self)
+        if resume and not self.closed and not source.transport.is_closing():
             source.transport.resume_reading()
 
     def _push(self) -> None:
@@ -315,6 +316,10 @@ class Connection(asyncio.BufferedProtocol):
         self._timer = None
         if (self._waiter is None and self._receiver is None) or self._read_timeout is None:
             return  # nobody reads now; the next wait arms the timer again
+        if self._source is not None:
+            self.read_ready()  # bytes the read pass has not read yet came in time
+            if self._timer is not None or self._receiver is None:
+                return  # they ended the body, or the timer was armed again meanwhile
         due = self._wait_started + self._read_timeout
         if self._loop.time() < due:
             self._timer = self._loop.call_at(due, self._on_timer)

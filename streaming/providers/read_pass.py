@@ -17,6 +17,8 @@ loop when its body ends.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import logging
 import select
 from asyncio import sslproto
 from dataclasses import dataclass
@@ -25,6 +27,8 @@ from typing import Any, Protocol
 from streaming.pacer import HOLD_S
 from streaming.perloop import PerLoop
 
+logger = logging.getLogger(__name__)
+
 # A pass every multi-word window: a word waits no longer for its read than a multi-word frame holds it, and
 # words read by a pass are sent at once (they were held already).
 READ_WINDOW_S = HOLD_S
@@ -32,6 +36,13 @@ READ_WINDOW_S = HOLD_S
 
 class Reader(Protocol):
     def read_ready(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+def available() -> bool:
+    """Whether this platform has epoll (Linux): elsewhere every body is read by the loop as it comes."""
+    return hasattr(select, "epoll")
 
 
 @dataclass(slots=True)
@@ -75,26 +86,43 @@ class ReadPass:
         self._epoll.register(fd, select.EPOLLIN)
         self._readers[fd] = reader
         if self._timer is None:
-            self._started = self._loop.time()
-            self._timer = self._loop.call_at(self._started + READ_WINDOW_S, self._pass)
+            self._arm(self._loop.time() + READ_WINDOW_S)
 
-    def remove(self, fd: int) -> None:
-        if self._readers.pop(fd, None) is not None:
+    def remove(self, fd: int, reader: Reader) -> None:
+        """Stop reading `fd` for `reader` (only its own: under uvloop a closed socket's number may already be
+        another connection's by the time the first one leaves)."""
+        if self._readers.get(fd) is reader:
+            del self._readers[fd]
             try:
                 self._epoll.unregister(fd)
             except OSError:
                 pass
 
+    def _arm(self, when: float) -> None:
+        # A context of its own: the pass reads for every generation, it runs in none of theirs.
+        self._timer = self._loop.call_at(when, self._pass, context=contextvars.Context())
+
     def _pass(self) -> None:
         self._timer = None
-        self._started = now = self._loop.time()
+        now = self._loop.time()
         readers = self._readers
-        for fd, _events in self._epoll.poll(0):
-            reader = readers.get(fd)
-            if reader is not None:
-                reader.read_ready()
-        if readers:  # every window from this pass's start, however long the pass took
-            self._timer = self._loop.call_at(max(now + READ_WINDOW_S, self._loop.time() + 0.001), self._pass)
+        try:
+            # Every ready socket in one call (the default would stop at 1,023).
+            for fd, _events in self._epoll.poll(0, max(len(readers), 1)):
+                reader = readers.get(fd)
+                if reader is None:
+                    continue
+                try:
+                    reader.read_ready()
+                except Exception:
+                    # One connection's failure is its own: it is dropped (its stream fails as on a reset), the
+                    # pass goes on for every other.
+                    logger.exception("reading a pushed response body failed")
+                    self.remove(fd, reader)
+                    reader.abort()
+        finally:
+            if readers and self._timer is None:  # every window from this pass's start, however long it took
+                self._arm(max(now + READ_WINDOW_S, self._loop.time() + 0.001))
 
 
 _passes: PerLoop[ReadPass] = PerLoop(ReadPass)

@@ -276,7 +276,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--auth", choices=["subprotocol", "query"], default="subprotocol")
     parser.add_argument("--backlog", type=int, default=2048, help="listen backlog of the servers (Twisted: 50)")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL))
-    parser.add_argument("--profile", type=Path, help="record py-spy profiles of the stream scenario here")
+    parser.add_argument("--profile", type=Path, help="record py-spy profiles of the stream and storm scenarios here")
     parser.add_argument("--spread-ms", type=int, help="stream: generates are sent over this long (full: 1000)")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (database, server logs)")
@@ -586,11 +586,11 @@ class Bench:
         return median_result(runs) if len(runs) > 1 else runs[0]
 
     def _profile(self, server: Server, scenario: str) -> subprocess.Popen[bytes] | None:
-        if self.args.profile is None or scenario != "stream" or server.mode.app == "baseline":
+        if self.args.profile is None or scenario not in ("stream", "storm") or server.mode.app == "baseline":
             return None
         spy_bin = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
         self.args.profile.mkdir(parents=True, exist_ok=True)
-        out = self.args.profile / f"stream-{server.mode.name.replace(':', '-')}-{server.port}.txt"
+        out = self.args.profile / f"{scenario}-{server.mode.name.replace(':', '-')}-{server.port}.txt"
         spy = subprocess.Popen(
             [
                 *pinning()[1],
@@ -600,7 +600,7 @@ class Bench:
                 str(server.pid),
                 "--subprocesses",  # granian serves from a worker process
                 "--rate",
-                "200",
+                "1000" if scenario == "storm" else "200",  # a storm lasts under a second
                 "--format",
                 "raw",
                 "--nonblocking",

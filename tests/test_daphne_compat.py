@@ -4,6 +4,7 @@ and a plain text frame goes to the socket at once (the end-to-end tests run ever
 from __future__ import annotations
 
 import concurrent.futures
+import pprint
 import socket
 import struct
 from collections import deque
@@ -21,6 +22,21 @@ def test_frames_are_sent_without_colouring_log_arguments() -> None:
     marker = object()
     assert autobahn_protocol.hltype(marker) is marker
     assert autobahn_protocol.hlval(marker) is marker
+
+
+def test_handshakes_format_their_settings_only_if_logged() -> None:
+    """The per-connection debug line's pformat is deferred to formatting: the same text when emitted."""
+    settings = [("autoPingInterval", 0, "WebSocketServerFactory"), ("maxFramePayloadSize", 0, "Factory")]
+
+    class Loud:
+        def __str__(self) -> str:
+            raise AssertionError("formatted although not logged")
+
+    autobahn_protocol.pformat([Loud()])  # built, never formatted: nothing raised
+    deferred = autobahn_protocol.pformat(settings)
+    line = "\n{attrs}"  # autobahn's debug line, formatted as its logger would
+    assert line.format(attrs=deferred) == "\n" + pprint.pformat(settings)
+    assert str(deferred) == repr(deferred) == pprint.pformat(settings)
 
 
 def test_install_twice_changes_nothing() -> None:

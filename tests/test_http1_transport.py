@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 from pytest_django.fixtures import Settings
 
+from bench.provider import self_signed
 from bench.upstream import Connection, Upstream
 from creatornexus import logcontext
 from streaming.protocol import ErrorCode, Platform, ScriptRequest
@@ -156,20 +156,8 @@ async def test_a_stream_closed_early_closes_its_connection(keepalive: KeepAliveS
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost (openssl, as Debian has it)."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
-            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"),
-            *("-addext", "subjectAltName=DNS:localhost"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return cert, key
+    """A self-signed certificate for localhost (openssl, as Debian has it), as the provider bench makes one."""
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 async def test_tls_with_the_sdks_certificate_settings(

@@ -119,16 +119,13 @@ class ProcessRegistry:
         tasks = generations + self._loops + list(self._tasks)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _ended(tasks, CLOSE_TIMEOUT_S)
         close_pacer()
-        await close_session_rows()
-        await self._guarded(self.store.flush(), "last words")
-        await self._guarded(self.write_connection_rows(), "last connection rows")
-        await self._guarded(self.leases.aclose(), "giving back quota leases")
-        try:
-            await self.store.forget_process(self.process_id)
-        except Exception:
-            logger.warning("could not unregister process %s", self.process_id, exc_info=True)
+        await _within(close_session_rows(), "the last session rows")
+        await _within(self.store.flush(), "the last words")
+        await _within(self.write_connection_rows(), "the last connection rows")
+        await _within(self.leases.aclose(), "giving back quota leases")
+        await _within(self.store.forget_process(self.process_id), f"unregistering process {self.process_id}")
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run a short piece of work in the background, owned here (cancelled by aclose)."""
@@ -419,6 +416,33 @@ class ProcessRegistry:
                         await asyncio.sleep(settings.STREAMING["FLUSH_INTERVAL_MS"] / 1000)
                     else:
                         return
+
+
+async def _ended(tasks: list[asyncio.Task[Any]], within_s: float) -> None:
+    """Wait for cancelled tasks to end, at most within_s: a task that goes on after its cancel (finishing a write,
+    a client's own cleanup) must not keep a stopping process alive; those left are named in a warning."""
+    if not tasks:
+        return
+    done, stuck = await asyncio.wait(tasks, timeout=within_s)
+    for task in done:
+        if not task.cancelled():
+            task.exception()  # cancelled on purpose: whatever they ended with is not news
+    if stuck:
+        names = sorted(task.get_name() for task in stuck)
+        logger.warning("%d tasks did not end within %ss of their cancel, left behind: %s", len(stuck), within_s, names)
+
+
+async def _within(work: Coroutine[Any, Any, Any], what: str, within_s: float = CLOSE_TIMEOUT_S) -> None:
+    """One step of a shutdown, waited for at most within_s: a database write queued behind a call stuck on a lock
+    (there is one database thread) or a store that stopped answering must not keep a stopping process alive. Its
+    failure is logged, never raised."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=within_s)
+    if not done:
+        logger.warning("%s did not finish within %ss; the process goes on stopping without it", what, within_s)
+        return
+    if not task.cancelled() and (error := task.exception()) is not None:
+        logger.warning("%s failed", what, exc_info=error)
 
 
 # Young objects counted before the collector runs (Python's default: 700). At 1,000 streams the default ran

@@ -50,6 +50,8 @@ ROWS_INTERVAL_S = 0.5
 REVOCATION_INTERVAL_S = 2.0
 # Generations get this long to end on their own when the registry closes, before they are cancelled outright.
 CLOSE_TIMEOUT_S = 5.0
+# A step of the close that starts after its deadline still gets this long (a healthy one takes milliseconds).
+MIN_STEP_S = 0.1
 # Backoff of the process channel's reader while the channel layer (Redis) is unreachable.
 LAYER_RETRY_FIRST_S = 0.5
 LAYER_RETRY_MAX_S = 5.0
@@ -119,13 +121,20 @@ class ProcessRegistry:
         tasks = generations + self._loops + list(self._tasks)
         for task in tasks:
             task.cancel()
-        await _ended(tasks, CLOSE_TIMEOUT_S)
+        # One deadline for what follows: a stuck piece is named and left, and the process still stops in time.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CLOSE_TIMEOUT_S
+
+        def left() -> float:
+            return max(deadline - loop.time(), MIN_STEP_S)
+
+        await _ended(tasks, left())
         close_pacer()
-        await _within(close_session_rows(), "the last session rows")
-        await _within(self.store.flush(), "the last words")
-        await _within(self.write_connection_rows(), "the last connection rows")
-        await _within(self.leases.aclose(), "giving back quota leases")
-        await _within(self.store.forget_process(self.process_id), f"unregistering process {self.process_id}")
+        await _within(close_session_rows(), "the last session rows", left())
+        await _within(self.store.flush(), "the last words", left())
+        await _within(self.write_connection_rows(), "the last connection rows", left())
+        await _within(self.leases.aclose(), "giving back quota leases", left())
+        await _within(self.store.forget_process(self.process_id), f"unregistering process {self.process_id}", left())
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run a short piece of work in the background, owned here (cancelled by aclose)."""
@@ -420,29 +429,44 @@ class ProcessRegistry:
 
 async def _ended(tasks: list[asyncio.Task[Any]], within_s: float) -> None:
     """Wait for cancelled tasks to end, at most within_s: a task that goes on after its cancel (finishing a write,
-    a client's own cleanup) must not keep a stopping process alive; those left are named in a warning."""
+    a client's own cleanup) must not keep aclose() from finishing; those left are named in a warning."""
     if not tasks:
         return
     done, stuck = await asyncio.wait(tasks, timeout=within_s)
     for task in done:
-        if not task.cancelled():
-            task.exception()  # cancelled on purpose: whatever they ended with is not news
+        _retrieved(task)
     if stuck:
         names = sorted(task.get_name() for task in stuck)
-        logger.warning("%d tasks did not end within %ss of their cancel, left behind: %s", len(stuck), within_s, names)
+        logger.warning(
+            "%d tasks did not end within %.1fs of their cancel, left behind: %s", len(stuck), within_s, names
+        )
+        for task in stuck:
+            task.add_done_callback(_retrieved)
 
 
-async def _within(work: Coroutine[Any, Any, Any], what: str, within_s: float = CLOSE_TIMEOUT_S) -> None:
-    """One step of a shutdown, waited for at most within_s: a database write queued behind a call stuck on a lock
-    (there is one database thread) or a store that stopped answering must not keep a stopping process alive. Its
-    failure is logged, never raised."""
+async def _within(work: Coroutine[Any, Any, Any], what: str, within_s: float) -> None:
+    """One step of a shutdown, waited for at most within_s, then cancelled: a database write queued behind a call
+    stuck on a lock (there is one database thread) or a store that stopped answering must not keep aclose() from
+    finishing. Its failure is logged, never raised."""
     task = asyncio.ensure_future(work)
-    done, _ = await asyncio.wait({task}, timeout=within_s)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=within_s)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
     if not done:
-        logger.warning("%s did not finish within %ss; the process goes on stopping without it", what, within_s)
+        logger.warning("%s did not finish within %.1fs; the process goes on stopping without it", what, within_s)
+        task.cancel()
+        task.add_done_callback(_retrieved)
         return
     if not task.cancelled() and (error := task.exception()) is not None:
         logger.warning("%s failed", what, exc_info=error)
+
+
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Mark what a task ended with as seen: it was cancelled or left on purpose, its end is not news."""
+    if not task.cancelled():
+        task.exception()
 
 
 # Young objects counted before the collector runs (Python's default: 700). At 1,000 streams the default ran

@@ -49,10 +49,10 @@ async def test_a_task_that_goes_on_after_its_cancel_is_left_behind_and_named(
     task.cancel()
     with caplog.at_level(logging.WARNING, logger="streaming.registry"):
         async with asyncio.timeout(TIMEOUT_S):
-            await registry._ended([task], 0.05)
+            await registry._ended([task], 0.1)
     assert not task.done()  # still finishing: left behind, not waited for
     assert await asyncio.to_thread(started.wait, TIMEOUT_S)
-    assert "rows-sweep" in caplog.text and "did not end within 0.05s" in caplog.text
+    assert "rows-sweep" in caplog.text and "did not end within 0.1s" in caplog.text
     release.set()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -72,9 +72,9 @@ async def test_a_shutdown_step_stuck_or_failing_is_logged_not_waited_for_or_rais
 
     with caplog.at_level(logging.WARNING, logger="streaming.registry"):
         async with asyncio.timeout(TIMEOUT_S):
-            await registry._within(sync_to_async(write_rows, thread_sensitive=False)(), "the last rows", 0.05)
-            await registry._within(fails(), "the last words")
-    assert "the last rows did not finish within 0.05s" in caplog.text
+            await registry._within(sync_to_async(write_rows, thread_sensitive=False)(), "the last rows", 0.1)
+            await registry._within(fails(), "the last words", 1)
+    assert "the last rows did not finish within 0.1s" in caplog.text
     assert "the last words failed" in caplog.text
     assert await asyncio.to_thread(started.wait, TIMEOUT_S)
 
@@ -87,5 +87,5 @@ async def test_steps_that_end_in_time_log_nothing(caplog: pytest.LogCaptureFixtu
     await done
     with caplog.at_level(logging.WARNING, logger="streaming.registry"):
         await registry._ended([done], 1)
-        await registry._within(quick(), "a quick step")
+        await registry._within(quick(), "a quick step", 1)
     assert caplog.text == ""

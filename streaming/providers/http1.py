@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import os
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +27,8 @@ import httpx2
 from streaming.providers import read_pass
 from streaming.providers.http1_parser import ProtocolError, ResponseParser
 from streaming.providers.read_pass import ReadPass, Source
+
+logger = logging.getLogger(__name__)
 
 READ_SIZE = 64 * 1024
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
@@ -206,6 +209,9 @@ class Connection(asyncio.BufferedProtocol):
         source = self._source
         if source is None:
             return
+        if source.transport.is_closing():  # closed under us (a TLS error): its socket number may be another's soon
+            self._leave_pass(resume=False)
+            return
         protocol = source.protocol
         try:
             nbytes = os.readv(source.fd, [protocol.get_buffer(-1)])
@@ -317,7 +323,12 @@ class Connection(asyncio.BufferedProtocol):
         if (self._waiter is None and self._receiver is None) or self._read_timeout is None:
             return  # nobody reads now; the next wait arms the timer again
         if self._source is not None:
-            self.read_ready()  # bytes the read pass has not read yet came in time
+            try:
+                self.read_ready()  # bytes the read pass has not read yet came in time
+            except Exception:
+                logger.exception("reading a pushed response body failed")  # as the read pass treats it
+                self.abort()
+                return
             if self._timer is not None or self._receiver is None:
                 return  # they ended the body, or the timer was armed again meanwhile
         due = self._wait_started + self._read_timeout

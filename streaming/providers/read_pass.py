@@ -65,6 +65,12 @@ def source_of(transport: asyncio.Transport, protocol: asyncio.BufferedProtocol) 
     if type(transport) is not sslproto._SSLProtocolTransport:
         return None  # another loop's TLS (uvloop): its records are read where it reads them
     tls: Any = transport._ssl_protocol
+    if (
+        getattr(tls, "_state", None) is not sslproto.SSLProtocolState.WRAPPED
+        or getattr(tls, "_ssl_reading_paused", True)  # its own read flow control is at work: leave it be
+        or getattr(tls, "_app_reading_paused", True)
+    ):
+        return None
     raw = tls._transport
     sock = raw.get_extra_info("socket") if raw is not None else None
     if sock is None or raw.is_closing() or not isinstance(tls, asyncio.BufferedProtocol):

@@ -125,8 +125,7 @@ class _Pformat:
     def __str__(self) -> str:
         return pformat(self.value)
 
-    def __repr__(self) -> str:
-        return pformat(self.value)
+    __repr__ = __str__
 
     def __format__(self, spec: str) -> str:
         return format(pformat(self.value), spec)

@@ -169,6 +169,7 @@ class OpenAIScriptStream:
         self._reading = False
         self._deferred: Exception | None = None  # a failure that came in the same read as text before it
         self._pushing: asyncio.Future[None] | None = None  # push mode: resolves when the stream ends
+        self._pushed_body: Body | None = None  # push mode: the body being pushed
         self.usage: dict[str, Any] = {}
 
     def __aiter__(self) -> OpenAIScriptStream:
@@ -262,9 +263,9 @@ class OpenAIScriptStream:
     @property
     def read_by_pass(self) -> bool:
         """Whether the text being pushed now was read by the loop's read pass: it waited up to one multi-word
-        window already (push_text's `in_pass`)."""
-        body = self._response.extensions.get(PUSH_BODY)
-        return isinstance(body, Body) and body.read_by_pass
+        window already (push_text's `in_pass`). Asked once per read: the body being pushed is kept for it."""
+        body = self._pushed_body
+        return body is not None and body.read_by_pass
 
     async def _push_text(
         self, body: Body, sink: Callable[[str], None], in_pass: Callable[[], bool] | None = None
@@ -279,6 +280,7 @@ class OpenAIScriptStream:
         assert task is not None
         push = _TextPush(self, sink, task.get_loop().create_future())
         self._pushing = push.ended
+        self._pushed_body = body
         # The reads run in the socket's callback, whose context is that of whoever opened the connection (maybe
         # another generation, for a kept-alive one): they run in this generation's, for its log lines and for
         # what the sink schedules.
@@ -301,6 +303,7 @@ class OpenAIScriptStream:
         finally:
             body.listen(None)
             self._pushing = None  # nobody waits for it any more: aclose() must not fail it unread
+            self._pushed_body = None
             self._idle.done()
             self._reading = False
         if self._closed:

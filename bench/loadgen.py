@@ -13,11 +13,15 @@ import base64
 import math
 import os
 import resource
+import shutil
+import signal
 import socket
+import subprocess
 import sys
 import time
 from array import array
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -82,6 +86,21 @@ def proc_rss_kb(pid: int) -> int:
     return total
 
 
+def start_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy of the server at 200 Hz (raw stacks), from now until stop_spy: the measured window, no logins.
+
+    It samples from this process's core; its own CPU counts in loadgen cpu.
+    """
+    spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    command = [spy_bin, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking"]
+    return subprocess.Popen([*command, "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_spy(spy: subprocess.Popen[bytes]) -> None:
+    spy.send_signal(signal.SIGINT)
+    spy.wait(timeout=60)
+
+
 def own_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -136,6 +155,7 @@ class Stats:
     # (time, +1) at each stream's first word and (time, -1) at its last: how many streams had words flowing at
     # once (a server too busy to start streams runs them partly one after another, each on time once started)
     running: list[tuple[float, int]] = field(default_factory=list)
+    took: list[float] = field(default_factory=list)  # generate to terminal, per stream
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -265,6 +285,8 @@ class Client(asyncio.Protocol):
             self.started_at = now
             stats.start_latency.append(now - self.sent_generate_at)
         elif kind in TERMINAL:
+            if self.sent_generate_at:
+                stats.took.append(now - self.sent_generate_at)
             if self.first_at:
                 stats.running.append((self.first_at, 1))
                 stats.running.append((self.last_chunk_at, -1))
@@ -435,6 +457,9 @@ async def scenario_stream(args: argparse.Namespace, target: Target) -> dict[str,
     clients = await open_many(target, args.clients, stats)
     await asyncio.sleep(args.settle)  # the server finishes its connection records before the window opens
     duration = duration_for(args.words)
+    spy = start_spy(args.server_pid, args.spy_out) if args.spy_out else None
+    if spy is not None:
+        await asyncio.sleep(1)  # py-spy attaches (it gives no sign when it has)
     cpu0, own0, t0, wall0 = proc_cpu_s(args.server_pid), own_cpu_s(), time.monotonic(), time.time()
     terminals = []
     per_tick = max(1, math.ceil(len(clients) / max(1, args.spread_ms / 10)))
@@ -447,6 +472,8 @@ async def scenario_stream(args: argparse.Namespace, target: Target) -> dict[str,
         *(asyncio.wait_for(asyncio.shield(t), budget) for t in terminals), return_exceptions=True
     )
     t1, cpu1, own1 = time.monotonic(), proc_cpu_s(args.server_pid), own_cpu_s()
+    if spy is not None:
+        stop_spy(spy)
     for result in results:
         if isinstance(result, dict) and result.get("type") == "stream.completed":
             stats.completed += 1
@@ -472,6 +499,8 @@ async def scenario_stream(args: argparse.Namespace, target: Target) -> dict[str,
         "late_from_first_p99_ms": _ms(percentile(stats.lateness_from_first, 0.99)),
         "start_p99_ms": _ms(percentile(stats.start_latency, 0.99)),
         "peak_running": peak_running(stats.running),
+        "took_p50_s": round(percentile(stats.took, 0.5), 2),
+        "took_max_s": round(max(stats.took), 2) if stats.took else None,
         "completed": stats.completed,
         "failed": stats.failed + args.clients - len(clients),
         "gaps": stats.gaps,
@@ -618,6 +647,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--storm-timeout", type=float, default=15)
     parser.add_argument("--settle", type=float, default=1.5, help="seconds to let the server settle")
     parser.add_argument("--max-seconds", type=float, default=600, help="hard limit for the whole scenario")
+    parser.add_argument("--spy-out", help="stream: py-spy the server over the measured window only, into this file")
     return parser.parse_args(argv)
 
 

@@ -68,7 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch", action="store_true", help='clients ask for multi-word frames ("batch": true)')
     parser.add_argument("--store", choices=["redis", "embedded"], default="redis")
     parser.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
-    parser.add_argument("--profile", type=Path, help="record py-spy of the server per step into this directory")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy of the server over each measured window (no logins) into this folder"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (database, logs)")
     args = parser.parse_args(argv)
     quick = {"clients": 10, "words": 20, "delay_ms": 10}
@@ -176,17 +178,6 @@ def stream_options(args: argparse.Namespace, clients: int) -> list[str]:
     ]
 
 
-def spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
-    """py-spy on the load generator's core, sampling the server at 200 Hz until SIGINT."""
-    spy_bin = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
-    command = [spy_bin, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking"]
-    process = subprocess.Popen(
-        [*pinning()[1], *command, "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    time.sleep(1)
-    return process
-
-
 # Where a sample's stack passes through, by the path py-spy prints ("name (openai/_models.py:537)"). A sample
 # counts once for every group it passes through, so the groups overlap (the provider calls the SDK, the SDK the
 # HTTP client): each share reads "X % of the busy samples were inside this".
@@ -236,7 +227,8 @@ def figures(provider: str, r: dict[str, Any], per_stream_wps: float) -> str:
         f"{provider:12} C={r['clients']} W={r['words_per_stream']} D={r['delay_ms']:g}: "
         f"{r['words_per_s']:.0f} words/s; late p50 {r['late_p50_ms']} p99 {r['late_p99_ms']} max "
         f"{r['late_max_ms']} ms (p99 from the first word {r.get('late_from_first_p99_ms')} ms, start p99 "
-        f"{r['start_p99_ms']} ms); {r['completed']} done {r['failed']} failed {r['gaps']} gaps; "
+        f"{r['start_p99_ms']} ms; {r.get('peak_running')} at once, generate to end p50 {r.get('took_p50_s')} max "
+        f"{r.get('took_max_s')} s); {r['completed']} done {r['failed']} failed {r['gaps']} gaps; "
         f"server cpu {r['server_cpu_pct']}%, {per_cpu:.0f} words/cpu-s = {per_cpu / per_stream_wps:.0f} "
         f"streams/core; loadgen cpu {r['loadgen_cpu_pct']}%"
         + (f", upstream cpu {r['upstream_cpu_pct']}%" if "upstream_cpu_pct" in r else "")
@@ -251,16 +243,15 @@ def run_step(
     if args.store == "redis" and (problem := redis_flush(args.redis_url)):
         raise RuntimeError(f"redis at {args.redis_url}: {problem}")
     server = Server(mode, provider_env(provider, mode_env(mode, env, args.redis_url), upstream), work, 2048).start()
-    profiler = spy(server.pid, args.profile / f"{provider}-C{clients}.txt") if args.profile else None
     up0 = upstream.cpu_s() if upstream else 0.0
     t0 = time.monotonic()
     try:
         users = -(-clients // 4)
-        result = run_loadgen(server, "stream", stream_options(args, clients), users, 120 if args.quick else 900)
+        options = stream_options(args, clients)
+        if args.profile:
+            options += ["--spy-out", str(args.profile / f"{provider}-C{clients}.txt")]
+        result = run_loadgen(server, "stream", options, users, 120 if args.quick else 900)
     finally:
-        if profiler is not None:
-            profiler.send_signal(signal.SIGINT)
-            profiler.wait(timeout=60)
         server.stop()
     if upstream is not None and provider.startswith("openai") and "crashed" not in result:
         # Over the whole step (logins and settling included): an upper bound of the upstream's share of core 1.

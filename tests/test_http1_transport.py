@@ -127,6 +127,75 @@ async def test_a_body_that_came_whole_is_pushed_whole_whatever_follows() -> None
     assert got == [(b"hello", None), (None, None)]
 
 
+class PausableTransport(asyncio.Transport):
+    """Records whether its protocol wants reads (the parts of a socket transport the parking touches)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def is_closing(self) -> bool:
+        return False
+
+
+async def parked_connection() -> tuple[http1.Connection, PausableTransport]:
+    """A connection whose response head the SDK took, with the first bytes of the body in the same read."""
+    connection = http1.Connection(asyncio.get_running_loop())
+    transport = PausableTransport()
+    connection.connection_made(transport)
+    connection.parser = ResponseParser(b"POST")  # a request was sent
+    head = asyncio.ensure_future(connection.response_head())
+    await asyncio.sleep(0)  # the SDK waits for the head
+    feed(connection, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    assert (await asyncio.wait_for(head, 1))[0] == 200
+    return connection, transport
+
+
+def feed(connection: http1.Connection, data: bytes) -> None:
+    connection.get_buffer(-1)[: len(data)] = data
+    connection.buffer_updated(len(data))
+
+
+async def test_a_body_nobody_reads_yet_waits_in_the_socket() -> None:
+    """Between the response's head and its reader (the SDK's handling, the stream's announcement: seconds under
+    a burst of starts) the body is not read at all; listening reads on, and gets what came first."""
+    connection, transport = await parked_connection()
+    assert transport.reading is False
+    got: list[tuple[bytes | None, Exception | None]] = []
+    connection.listen(lambda data, error: got.append((data, error)))
+    assert transport.reading is True and got == [(b"hello", None)]
+    feed(connection, b"6\r\n world\r\n")
+    assert transport.reading is True and got[-1] == (b" world", None)
+    feed(connection, b"0\r\n\r\n")
+    assert got[-1] == (None, None)
+
+
+async def test_an_iterated_body_is_read_on_once_asked_for() -> None:
+    """Iterating: the first read of the body reads on, and the socket is not paused again between reads."""
+    connection, transport = await parked_connection()
+    assert await connection.body_chunk() == b"hello"
+    reader = asyncio.ensure_future(connection.body_chunk())
+    await asyncio.sleep(0)  # the reader now waits for bytes
+    assert transport.reading is True
+    feed(connection, b"6\r\n world\r\n")
+    feed(connection, b"1\r\n!\r\n")  # nobody waits at this moment: still read, not parked
+    assert transport.reading is True
+    assert await asyncio.wait_for(reader, 1) == b" world!"
+
+
+async def test_a_parked_connection_reads_again_when_it_goes_idle() -> None:
+    """A connection back in the pool reads, so that it sees its server close it."""
+    connection, transport = await parked_connection()
+    connection.reset()
+    assert transport.reading is True
+
+
 async def test_a_connection_the_server_closed_is_not_reused(keepalive: KeepAliveServer) -> None:
     """The server closes the idle connection: the next script streams whole on a new one.
 

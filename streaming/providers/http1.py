@@ -19,6 +19,7 @@ import collections
 import logging
 import os
 import ssl
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
@@ -47,13 +48,26 @@ InPass = Callable[[], bool]
 PUSH_BODY = "creatornexus.push_body"
 
 
+_scratch = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    """This thread's read buffer, shared by its connections.
+
+    A read is parsed (and copied) within the callback that made it, so one buffer per thread (one loop) serves
+    every connection: 64 KB each would be 64 MB at a thousand streams."""
+    view: memoryview | None = getattr(_scratch, "view", None)
+    if view is None:
+        view = _scratch.view = memoryview(bytearray(READ_SIZE))
+    return view
+
+
 class Connection(asyncio.BufferedProtocol):
     """One connection to an origin; parses each response as its bytes arrive."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._buffer = bytearray(READ_SIZE)
-        self._view = memoryview(self._buffer)
+        self._view = _read_buffer()
         self.transport: asyncio.Transport | None = None
         self.parser: ResponseParser | None = None
         self.closed = False
@@ -70,6 +84,8 @@ class Connection(asyncio.BufferedProtocol):
         self._source: Source | None = None  # push mode: what the read pass reads for this connection
         self._pass: ReadPass | None = None
         self._in_pass: InPass | None = None
+        self._parked = False  # a body nobody reads yet waits in the socket, not in the loop (_park)
+        self._body_asked = False  # the body was read or listened to: no more parking for this response
 
     # -- asyncio.BufferedProtocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -84,11 +100,15 @@ class Connection(asyncio.BufferedProtocol):
             self._fail(ProtocolError("bytes from an idle connection"))
             return
         try:
-            self.parser.feed(self._view[:nbytes])
+            self.parser.feed(self._view[:nbytes])  # copies: the buffer is shared (_read_buffer)
         except ProtocolError as exc:
             self._fail(exc)
             return
+        if self._receiver is not None:
+            self._push()
+            return
         self._wake()
+        self._park()
 
     def eof_received(self) -> bool:
         self._ended(None)
@@ -123,6 +143,7 @@ class Connection(asyncio.BufferedProtocol):
 
     async def wait(self) -> None:
         """Until the parser has something new (head, body bytes, the end) or the connection failed."""
+        self._unpark()
         while True:
             if self._error is not None:
                 raise self._error
@@ -150,6 +171,7 @@ class Connection(asyncio.BufferedProtocol):
     async def body_chunk(self) -> bytes:
         """The body bytes that arrived since the last call; b"" at its end."""
         assert self.parser is not None
+        self._body_asked = True
         if not self.parser.body and not self.parser.complete:
             await self.wait()
         pieces = self.parser.body
@@ -179,6 +201,7 @@ class Connection(asyncio.BufferedProtocol):
         read pass (read_pass.py) instead of as each chunk arrives."""
         self._receiver = receiver
         self._in_pass = in_pass
+        self._body_asked = True
         if receiver is None:
             self._leave_pass()
             return
@@ -186,6 +209,7 @@ class Connection(asyncio.BufferedProtocol):
         if self._timer is None and self._read_timeout is not None:
             self._timer = self._loop.call_at(self._wait_started + self._read_timeout, self._on_timer)
         self._push()  # what is here already; then in or out of the read pass (_place)
+        self._unpark()  # unless the read pass reads it now
 
     @property
     def read_by_pass(self) -> bool:
@@ -229,6 +253,36 @@ class Connection(asyncio.BufferedProtocol):
         if not protocol.eof_received():  # as the socket's transport does at the end of its stream
             source.transport.close()
 
+    def _park(self) -> None:
+        """Stop reading a response whose head was taken while nobody waits for its body.
+
+        A stream's body starts flowing as soon as the request is sent, but under a burst of starts its reader
+        comes much later (the SDK's response handling, the stream's announcement): read as they come, those
+        chunks would cost a read and a wake-up each to sit in the parser. They wait in the socket instead and
+        come in one read when the body is waited for or listened to (_unpark, or the read pass)."""
+        parser, transport, waiter = self.parser, self.transport, self._waiter
+        if (
+            self._parked
+            or self._body_asked
+            or self._receiver is not None
+            or (waiter is not None and not waiter.done())
+            or parser is None
+            or parser.head is None
+            or parser.complete
+            or transport is None
+            or self.closed
+        ):
+            return
+        transport.pause_reading()
+        self._parked = True
+
+    def _unpark(self) -> None:
+        """Read again (the read pass, when it reads this socket, has it paused itself)."""
+        if self._parked and self._source is None:
+            self._parked = False
+            if self.transport is not None and not self.closed and not self.transport.is_closing():
+                self.transport.resume_reading()
+
     def _join_pass(self) -> None:
         transport = self.transport
         if self.closed or self._error is not None or transport is None or not read_pass.available():
@@ -240,6 +294,7 @@ class Connection(asyncio.BufferedProtocol):
         self._pass.add(source.fd, self)
         source.transport.pause_reading()
         self._source = source
+        self._parked = False
 
     def _leave_pass(self, *, resume: bool = True) -> None:
         """Back to the loop's reading (`resume`), or not (the socket is at its end or failing)."""
@@ -276,6 +331,8 @@ class Connection(asyncio.BufferedProtocol):
         self.parser = None
         self._receiver = None
         self._leave_pass()
+        self._unpark()  # an idle connection reads, so that a server's close is seen
+        self._body_asked = False
         self._head_taken = False
         self.answered = False
         self._cancel_timer()

@@ -86,14 +86,19 @@ def proc_rss_kb(pid: int) -> int:
     return total
 
 
-def start_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
-    """py-spy of the server at 200 Hz (raw stacks), from now until stop_spy: the measured window, no logins.
-
-    It samples from this process's core; its own CPU counts in loadgen cpu.
-    """
+def start_spy(args: argparse.Namespace) -> subprocess.Popen[bytes] | None:
+    """py-spy of the server (raw stacks, its worker processes too), from now until stop_spy: the measured
+    window only, without the logins and connects before it. It samples from this process's core."""
+    if not args.spy_out:
+        return None
     spy_bin = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    command = [spy_bin, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--nonblocking"]
-    return subprocess.Popen([*command, "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [spy_bin, "record", "--pid", str(args.server_pid), "--subprocesses", "--rate", str(args.spy_rate)]
+    spy = subprocess.Popen(
+        [*command, "--format", "raw", "--nonblocking", "--output", args.spy_out],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return spy
 
 
 def stop_spy(spy: subprocess.Popen[bytes]) -> None:
@@ -457,8 +462,7 @@ async def scenario_stream(args: argparse.Namespace, target: Target) -> dict[str,
     clients = await open_many(target, args.clients, stats)
     await asyncio.sleep(args.settle)  # the server finishes its connection records before the window opens
     duration = duration_for(args.words)
-    spy = start_spy(args.server_pid, args.spy_out) if args.spy_out else None
-    if spy is not None:
+    if spy := start_spy(args):
         await asyncio.sleep(1)  # py-spy attaches (it gives no sign when it has)
     cpu0, own0, t0, wall0 = proc_cpu_s(args.server_pid), own_cpu_s(), time.monotonic(), time.time()
     terminals = []
@@ -523,8 +527,14 @@ async def scenario_storm(args: argparse.Namespace, target: Target) -> dict[str, 
         clients_box.append(client)
         return loop.time() - t0
 
+    if spy := start_spy(args):
+        await asyncio.sleep(1)  # py-spy attaches (it gives no sign when it has)
+    cpu0, own0, wall0 = proc_cpu_s(args.server_pid), own_cpu_s(), time.time()
     t0 = loop.time()
     results = await asyncio.gather(*(keep(i, t0) for i in range(args.count)), return_exceptions=True)
+    cpu, own = proc_cpu_s(args.server_pid) - cpu0, own_cpu_s() - own0
+    if spy is not None:
+        stop_spy(spy)
     took = [r for r in results if isinstance(r, float)]
     for result in results:
         if not isinstance(result, float):
@@ -538,6 +548,9 @@ async def scenario_storm(args: argparse.Namespace, target: Target) -> dict[str, 
         "p50_ms": _ms(percentile(took, 0.5)),
         "p99_ms": _ms(percentile(took, 0.99)),
         "max_ms": _ms(max(took)) if took else None,
+        "window": [wall0, wall0 + (loop.time() - t0)],  # wall-clock seconds, for the server's stall probe
+        "server_cpu_ms": _ms(cpu),  # from the first connect to the last connection.established
+        "loadgen_cpu_ms": _ms(own),
         "errors": stats.errors,
     }
 
@@ -647,7 +660,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--storm-timeout", type=float, default=15)
     parser.add_argument("--settle", type=float, default=1.5, help="seconds to let the server settle")
     parser.add_argument("--max-seconds", type=float, default=600, help="hard limit for the whole scenario")
-    parser.add_argument("--spy-out", help="stream: py-spy the server over the measured window only, into this file")
+    parser.add_argument("--spy-out", help="stream/storm: py-spy the server over the measured window into this file")
+    parser.add_argument("--spy-rate", type=int, default=200, help="py-spy samples per second")
     return parser.parse_args(argv)
 
 

@@ -392,6 +392,17 @@ def figures(scenario: str, r: dict[str, Any]) -> str:
     return f"{text}; load {r['loadavg']}" if "loadavg" in r else text
 
 
+def _stalls(r: dict[str, Any]) -> str:
+    """The stall probe's figures over the measured window (--stalls), if any."""
+    if not (stalls := r.get("stalls")):
+        return ""
+    return (
+        f"; loop lag max {stalls['max_lag_ms']} ms, probes >=20 ms {stalls['lags_over_ms']['20']}, "
+        f"gc by generation: {stalls['gc_count']} runs, max {stalls['gc_max_ms']} ms "
+        f"({stalls['gc_cpu_max_ms']} ms CPU)"
+    )
+
+
 def _figures(scenario: str, r: dict[str, Any]) -> str:
     if "crashed" in r:
         return f"load generator failed: {r['crashed']}"
@@ -412,16 +423,11 @@ def _figures(scenario: str, r: dict[str, Any]) -> str:
             text += f"; CPU bound ~{r['words_per_cpu_s'] * r['delay_ms'] / 1000:.0f} streams/core"
         if "p99_runs" in r:
             text += f"; p99 of runs {r['p99_runs']}"
-        if stalls := r.get("stalls"):
-            text += (
-                f"; loop lag max {stalls['max_lag_ms']} ms, probes >=20 ms {stalls['lags_over_ms']['20']}, "
-                f"gc by generation: {stalls['gc_count']} runs, max {stalls['gc_max_ms']} ms "
-                f"({stalls['gc_cpu_max_ms']} ms CPU)"
-            )
-        return text
+        return text + _stalls(r)
     if scenario == "storm":
         return (
-            f"N={r['count']}: all in {r['all_ms']} ms; p50 {r['p50_ms']} p99 {r['p99_ms']} ms; {r['failures']} failed"
+            f"N={r['count']}: all in {r['all_ms']} ms; p50 {r['p50_ms']} p99 {r['p99_ms']} ms; {r['failures']} failed; "
+            f"cpu server {r.get('server_cpu_ms')} loadgen {r.get('loadgen_cpu_ms')} ms" + _stalls(r)
         )
     if scenario == "idle":
         return f"N={r['count']}: {r['kb_per_conn']} KB/conn (RSS {r['rss_before_kb']}->{r['rss_after_kb']} KB)"
@@ -563,13 +569,8 @@ class Bench:
 
     def scenario(self, server: Server, scenario: str, clients: int | None = None) -> dict[str, Any]:
         budget = 120 if self.args.quick else 900
-        spy = self._profile(server, scenario)
-        try:
-            return run_loadgen(server, scenario, scenario_options(self.args, scenario, clients), self.users, budget)
-        finally:
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(timeout=60)
+        options = scenario_options(self.args, scenario, clients) + self._profile(server, scenario)
+        return run_loadgen(server, scenario, options, self.users, budget)
 
     def fresh(self, mode: Mode, scenario: str, clients: int | None = None) -> dict[str, Any]:
         """One scenario on a server of its own, repeated --repeat times: the medians."""
@@ -585,33 +586,14 @@ class Bench:
             runs.append(result)
         return median_result(runs) if len(runs) > 1 else runs[0]
 
-    def _profile(self, server: Server, scenario: str) -> subprocess.Popen[bytes] | None:
+    def _profile(self, server: Server, scenario: str) -> list[str]:
+        """The load generator's options to py-spy the server over the scenario's measured window."""
         if self.args.profile is None or scenario not in ("stream", "storm") or server.mode.app == "baseline":
-            return None
-        spy_bin = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+            return []
         self.args.profile.mkdir(parents=True, exist_ok=True)
         out = self.args.profile / f"{scenario}-{server.mode.name.replace(':', '-')}-{server.port}.txt"
-        spy = subprocess.Popen(
-            [
-                *pinning()[1],
-                spy_bin,
-                "record",
-                "--pid",
-                str(server.pid),
-                "--subprocesses",  # granian serves from a worker process
-                "--rate",
-                "1000" if scenario == "storm" else "200",  # a storm lasts under a second
-                "--format",
-                "raw",
-                "--nonblocking",
-                "--output",
-                str(out),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time.sleep(1)
-        return spy
+        rate = "1000" if scenario == "storm" else "200"  # a storm lasts under a second
+        return ["--spy-out", str(out), "--spy-rate", rate]
 
     def run_mode(self, mode: Mode, scenarios: list[str]) -> dict[str, dict[str, Any]]:
         results: dict[str, dict[str, Any]] = {}

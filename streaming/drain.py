@@ -12,6 +12,7 @@ server's handler, so the server stops exactly as it normally does; a second sign
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import signal
 import threading
@@ -84,7 +85,9 @@ class SignalDrain:
             self._hand_over(sig)
             return
         self._signalled = sig
-        self._loop.call_soon_threadsafe(self._start, sig)
+        # The signal lands in whatever code runs now (often a socket's task): the drain must not log as that
+        # socket and its user, so it starts in a context of its own.
+        self._loop.call_soon_threadsafe(self._start, sig, context=contextvars.Context())
 
     def _start(self, sig: int) -> None:
         if self._handed_over:  # a second signal came before the loop got here: the server is stopping already

@@ -9,6 +9,7 @@ from types import FrameType
 
 import pytest
 
+from creatornexus import logcontext
 from streaming.drain import SIGNALS, SignalDrain
 
 
@@ -57,6 +58,33 @@ async def test_first_signal_drains_then_reaches_the_server(server_got: list[int]
     assert server_got == []
     await drained(gate, drain)
     assert server_got == [signal.SIGTERM]
+
+
+async def test_the_drain_does_not_log_as_the_socket_the_signal_interrupted(server_got: list[int]) -> None:
+    """The signal lands in whatever runs (here a task bound to a socket and user): the drain's lines name no one."""
+    seen: list[tuple[str | None, int | None]] = []
+
+    async def drain() -> None:
+        seen.append((logcontext.connection_id.get(), logcontext.user_id.get()))
+
+    signal_drain = SignalDrain(drain)
+    signal_drain.install()
+
+    async def socket_task() -> None:
+        logcontext.bind_connection("a-socket", 42)
+        signal.raise_signal(signal.SIGTERM)  # handled right here, between two bytecodes of this task
+
+    await asyncio.create_task(socket_task())
+    await asyncio.wait_for(_started(signal_drain), 1)
+    assert signal_drain.task is not None
+    await asyncio.wait_for(signal_drain.task, 1)
+    assert seen == [(None, None)]
+    assert server_got == [signal.SIGTERM]
+
+
+async def _started(drain: SignalDrain) -> None:
+    while drain.task is None:
+        await asyncio.sleep(0)
 
 
 async def test_server_handlers_are_back_after_the_hand_over(server_got: list[int]) -> None:

@@ -329,7 +329,7 @@ def base_env(args: argparse.Namespace, work: Path) -> dict[str, str]:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "MOCK_STREAM_DELAY_MS": str(args.delay_ms),
             "JWT_ACCESS_TTL_S": "14400",
-            "LOG_LEVEL": "WARNING",
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),  # INFO: every stream and socket logged
             "PYTHONUNBUFFERED": "1",
             "MALLOC_ARENA_MAX": "1",  # part of every server's command in docs/deploy.md (the bare consumer's too)
         }

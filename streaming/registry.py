@@ -52,6 +52,8 @@ REVOCATION_INTERVAL_S = 2.0
 CLOSE_TIMEOUT_S = 5.0
 # A step of the close that starts after its deadline still gets this long (a healthy one takes milliseconds).
 MIN_STEP_S = 0.1
+# How long the registry's own loops get to end once cancelled (each is at an await: it ends on the next turn).
+LOOP_END_S = 1.0
 # Backoff of the process channel's reader while the channel layer (Redis) is unreachable.
 LAYER_RETRY_FIRST_S = 0.5
 LAYER_RETRY_MAX_S = 5.0
@@ -118,8 +120,8 @@ class ProcessRegistry:
             live.stop(ErrorCode.SHUTTING_DOWN)
         if generations:
             await asyncio.wait(generations, timeout=CLOSE_TIMEOUT_S)
-        tasks = generations + self._loops + list(self._tasks)
-        for task in tasks:
+        tasks = generations + list(self._tasks)
+        for task in tasks + self._loops:
             task.cancel()
         # One deadline for what follows: a stuck piece is named and left, and the process still stops in time.
         loop = asyncio.get_running_loop()
@@ -128,7 +130,10 @@ class ProcessRegistry:
         def left() -> float:
             return max(deadline - loop.time(), MIN_STEP_S)
 
-        await _ended(tasks, left())
+        await _ended(tasks, left())  # a cancelled generation still stores its terminal frame and row
+        # A loop ends at its next await once cancelled: one that has not within LOOP_END_S is stuck, and must not
+        # take the time of the rows, words and leases below (a heartbeat once held all of it: rows were lost).
+        await _ended(self._loops, min(LOOP_END_S, left()))
         close_pacer()
         await _within(close_session_rows(), "the last session rows", left())
         await _within(self.store.flush(), "the last words", left())
@@ -436,7 +441,7 @@ async def _ended(tasks: list[asyncio.Task[Any]], within_s: float) -> None:
     for task in done:
         _retrieved(task)
     if stuck:
-        names = sorted(task.get_name() for task in stuck)
+        names = sorted(f"{task.get_name()} at {_where(task)}" for task in stuck)
         logger.warning(
             "%d tasks did not end within %.1fs of their cancel, left behind: %s", len(stuck), within_s, names
         )
@@ -461,6 +466,19 @@ async def _within(work: Coroutine[Any, Any, Any], what: str, within_s: float) ->
         return
     if not task.cancelled() and (error := task.exception()) is not None:
         logger.warning("%s failed", what, exc_info=error)
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """Where a task waits, innermost first ("sleep (tasks.py:649) < run (x.py:12)"): code locations, no values."""
+    places: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None and len(places) < 40:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            places.append(f"{code.co_qualname} ({code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno})")
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    return " < ".join(reversed(places[-4:])) or "?"
 
 
 def _retrieved(task: asyncio.Task[Any]) -> None:

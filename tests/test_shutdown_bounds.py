@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.utils.timezone import now
 
-from streaming import registry
+from streaming import registry, services
+from streaming.models import Connection
 
 TIMEOUT_S = 5
 
@@ -89,3 +93,50 @@ async def test_steps_that_end_in_time_log_nothing(caplog: pytest.LogCaptureFixtu
         await registry._ended([done], 1)
         await registry._within(quick(), "a quick step", 1)
     assert caplog.text == ""
+
+
+class Stubborn:
+    """A loop that ignores its cancel (as one stuck in a call that swallows it would), until told to stop."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.started = asyncio.Event()
+        self.cancelled = asyncio.Event()
+
+    async def run(self) -> None:
+        self.started.set()
+        while not self.stop:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                self.cancelled.set()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stuck_loop_leaves_the_close_its_time_for_the_last_rows(
+    user: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The registry's close gives its own cancelled loops a second, names a stuck one and where it waits, and
+    still writes the connection rows logged before it (a stuck heartbeat once took all the time: rows were lost)."""
+    process = await registry.get_registry()
+    stubborn = Stubborn()
+    task = asyncio.create_task(stubborn.run(), name="stuck-loop")
+    process._loops.append(task)
+    async with asyncio.timeout(TIMEOUT_S):
+        await stubborn.started.wait()
+    connection_id = str(uuid.uuid4())
+    process.log_open(services.ConnectionOpened(connection_id, user.pk, "127.0.0.1", "ua", process.process_id, now()))
+    try:
+        with caplog.at_level(logging.WARNING, logger="streaming.registry"):
+            async with asyncio.timeout(registry.CLOSE_TIMEOUT_S + 5):
+                await registry.close_registry()
+        assert stubborn.cancelled.is_set()
+        assert f"did not end within {registry.LOOP_END_S:.1f}s" in caplog.text
+        assert "stuck-loop at sleep (tasks.py:" in caplog.text  # where it waits, innermost first
+        assert "< Stubborn.run (test_shutdown_bounds.py:" in caplog.text
+        assert "connection rows" not in caplog.text
+        assert await Connection.objects.filter(id=connection_id).aexists()
+    finally:
+        stubborn.stop = True
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -71,6 +71,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", type=Path, help="py-spy of the server over each measured window (no logins) into this folder"
     )
+    parser.add_argument("--tls", action="store_true", help="the upstream speaks HTTPS (a self-signed certificate)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (database, logs)")
     args = parser.parse_args(argv)
     quick = {"clients": 10, "words": 20, "delay_ms": 10}
@@ -166,6 +167,7 @@ def provider_env(provider: str, env: dict[str, str], upstream: Upstream | None) 
         "OPENAI_MODEL": "gpt-4o-mini",
         "OPENAI_MAX_RETRIES": "0",
         "OPENAI_HTTP_TRANSPORT": "httpx" if provider == "openai-httpx" else "asyncio",
+        **({"SSL_CERT_FILE": str(upstream.cert[0])} if upstream.cert else {}),
     }
 
 

@@ -471,13 +471,18 @@ async def _within(work: Coroutine[Any, Any, Any], what: str, within_s: float) ->
 def _where(task: asyncio.Task[Any]) -> str:
     """Where a task waits, innermost first ("sleep (tasks.py:649) < run (x.py:12)"): code locations, no values."""
     places: list[str] = []
-    awaited: Any = task.get_coro()
-    while awaited is not None and len(places) < 40:
-        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
-        if frame is not None:
-            code = frame.f_code
-            places.append(f"{code.co_qualname} ({code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno})")
-        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    try:
+        awaited: Any = task.get_coro()
+        for _ in range(1000):  # a chain of awaits ends; this only guards against an odd awaitable
+            if awaited is None:
+                break
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+            if frame is not None:
+                code = frame.f_code
+                places.append(f"{code.co_qualname} ({code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno})")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+    except Exception:  # naming the place must never stop the close
+        places.append("?")
     return " < ".join(reversed(places[-4:])) or "?"
 
 

@@ -145,15 +145,17 @@ class PausableTransport(asyncio.Transport):
 
 
 async def parked_connection() -> tuple[http1.Connection, PausableTransport]:
-    """A connection whose response head the SDK took, with the first bytes of the body in the same read."""
+    """A connection whose response head the SDK took, then the first bytes of the body came."""
     connection = http1.Connection(asyncio.get_running_loop())
     transport = PausableTransport()
     connection.connection_made(transport)
     connection.parser = ResponseParser(b"POST")  # a request was sent
     head = asyncio.ensure_future(connection.response_head())
     await asyncio.sleep(0)  # the SDK waits for the head
-    feed(connection, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    feed(connection, b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
     assert (await asyncio.wait_for(head, 1))[0] == 200
+    assert transport.reading is True  # until the head is taken (a request may still be being written)
+    feed(connection, b"5\r\nhello\r\n")
     return connection, transport
 
 
@@ -311,6 +313,38 @@ async def test_tls_bodies_are_read_by_the_read_pass_too(
             assert len(text.split()) == WORDS and True in by_pass
         assert len((await script()).split()) == WORDS
         assert (fake.upstream.completed, len(fake.connections)) == (3, 1)
+    finally:
+        pacer.cancel()
+        server.close()
+
+
+async def test_over_tls_a_body_nobody_reads_yet_waits_in_the_raw_socket(
+    settings: Settings, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over asyncio's TLS the parked body's raw socket stops being read (pausing the TLS transport alone only
+    stops decrypting); listening reads it all, whole, and the connection is kept alive."""
+    cert, key = certificate
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    fake, server, pacer = await serve(tls=server_side, delay_s=0.02)
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        use(settings, fake.base_url)
+        stream = await OpenAIProvider().open(REQUEST)
+        assert isinstance(stream, OpenAIScriptStream) and stream.push_text is not None
+        body = stream._response.extensions[http1.PUSH_BODY]
+        connection = body._connection
+        async with asyncio.timeout(5):
+            while connection._parked is None:  # the first body bytes after the head was taken park it
+                await asyncio.sleep(0.005)
+        raw = connection._parked
+        assert raw is not connection.transport and raw.is_reading() is False  # the socket under the TLS layer
+        deltas: list[str] = []
+        await stream.push_text(deltas.append, lambda: True)
+        assert len("".join(deltas).split()) == WORDS
+        await stream.aclose()
+        assert len((await script()).split()) == WORDS
+        assert (fake.upstream.completed, len(fake.connections)) == (2, 1)
     finally:
         pacer.cancel()
         server.close()

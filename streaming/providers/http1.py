@@ -84,7 +84,7 @@ class Connection(asyncio.BufferedProtocol):
         self._source: Source | None = None  # push mode: what the read pass reads for this connection
         self._pass: ReadPass | None = None
         self._in_pass: InPass | None = None
-        self._parked = False  # a body nobody reads yet waits in the socket, not in the loop (_park)
+        self._parked: asyncio.Transport | None = None  # paused while nobody reads the body yet (_park)
         self._body_asked = False  # the body was read or listened to: no more parking for this response
 
     # -- asyncio.BufferedProtocol
@@ -259,29 +259,34 @@ class Connection(asyncio.BufferedProtocol):
         A stream's body starts flowing as soon as the request is sent, but under a burst of starts its reader
         comes much later (the SDK's response handling, the stream's announcement): read as they come, those
         chunks would cost a read and a wake-up each to sit in the parser. They wait in the socket instead and
-        come in one read when the body is waited for or listened to (_unpark, or the read pass)."""
+        come in one read when the body is waited for or listened to (_unpark, or the read pass). Over asyncio's
+        TLS the raw socket is paused (pausing the TLS transport only stops decrypting: its socket is still read
+        record by record)."""
         parser, transport, waiter = self.parser, self.transport, self._waiter
         if (
-            self._parked
+            self._parked is not None
             or self._body_asked
+            or not self._head_taken
             or self._receiver is not None
             or (waiter is not None and not waiter.done())
             or parser is None
-            or parser.head is None
             or parser.complete
             or transport is None
             or self.closed
         ):
             return
-        transport.pause_reading()
-        self._parked = True
+        source = read_pass.source_of(transport, self)
+        parked = source.transport if source is not None else transport
+        parked.pause_reading()
+        self._parked = parked
 
     def _unpark(self) -> None:
         """Read again (the read pass, when it reads this socket, has it paused itself)."""
-        if self._parked and self._source is None:
-            self._parked = False
-            if self.transport is not None and not self.closed and not self.transport.is_closing():
-                self.transport.resume_reading()
+        parked = self._parked
+        if parked is not None and self._source is None:
+            self._parked = None
+            if not self.closed and not parked.is_closing():
+                parked.resume_reading()
 
     def _join_pass(self) -> None:
         transport = self.transport
@@ -294,7 +299,7 @@ class Connection(asyncio.BufferedProtocol):
         self._pass.add(source.fd, self)
         source.transport.pause_reading()
         self._source = source
-        self._parked = False
+        self._parked = None
 
     def _leave_pass(self, *, resume: bool = True) -> None:
         """Back to the loop's reading (`resume`), or not (the socket is at its end or failing)."""

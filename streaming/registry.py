@@ -177,7 +177,9 @@ class ProcessRegistry:
         self.channel_name = await layer.new_channel(prefix="streaming-process")
         self._channel_ready.set()
         delay = LAYER_RETRY_FIRST_S
+        task = asyncio.current_task()
         while True:
+            _end_if_cancelled(task)  # a cancel the layer's Redis calls swallowed (see _every)
             try:
                 message = await layer.receive(self.channel_name)
             except asyncio.CancelledError:
@@ -226,7 +228,14 @@ class ProcessRegistry:
 
     # ------------------------------------------------------------ loops
 
-    async def _every(self, interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
+    @staticmethod
+    async def _every(interval_s: float, step: Callable[[], Awaitable[None]]) -> None:
+        """Run `step` every interval_s until cancelled; a failed step is logged and retried next tick.
+
+        A cancel that a step swallowed still ends the loop: Python 3.11's asyncio.wait_for (under every
+        redis-py command, as its socket timeout) drops a cancel that lands as the command completes, and the
+        heartbeat then went back to sleep, outliving the registry's close (5 s, then rows were lost)."""
+        task = asyncio.current_task()
         while True:
             await asyncio.sleep(interval_s)
             try:
@@ -235,6 +244,7 @@ class ProcessRegistry:
                 raise
             except Exception:
                 logger.warning("%s step failed; retrying next tick", step.__name__, exc_info=True)
+            _end_if_cancelled(task)
 
     def log_open(self, row: services.ConnectionOpened) -> None:
         self._opened.append(row)
@@ -430,6 +440,13 @@ class ProcessRegistry:
                         await asyncio.sleep(settings.STREAMING["FLUSH_INTERVAL_MS"] / 1000)
                     else:
                         return
+
+
+def _end_if_cancelled(task: asyncio.Task[Any] | None) -> None:
+    """Raise CancelledError if `task` was cancelled and something under it swallowed the cancel (Python 3.11's
+    wait_for does, when the call it wraps completes at that moment: redis-py wraps every command in it)."""
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def _ended(tasks: list[asyncio.Task[Any]], within_s: float) -> None:

@@ -140,3 +140,23 @@ async def test_a_stuck_loop_leaves_the_close_its_time_for_the_last_rows(
         stubborn.stop = True
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_loop_whose_step_swallowed_its_cancel_still_ends() -> None:
+    """Python 3.11's wait_for (under every redis-py command) can drop a cancel that lands as the command ends:
+    the step returns as if nothing happened, and the loop must end anyway instead of sleeping on."""
+    in_step = asyncio.Event()
+
+    async def step() -> None:
+        in_step.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            return  # swallowed, as wait_for does when its inner task completed at that moment
+
+    loop_task = asyncio.create_task(registry.ProcessRegistry._every(0, step))
+    async with asyncio.timeout(TIMEOUT_S):
+        await in_step.wait()
+    loop_task.cancel()
+    done, _ = await asyncio.wait({loop_task}, timeout=TIMEOUT_S)
+    assert loop_task in done and loop_task.cancelled()

@@ -296,58 +296,49 @@ async def test_a_body_leaves_the_read_pass_when_asked_mid_stream(slow_keepalive:
     assert by_pass == sorted(by_pass, reverse=True)  # in the pass, then out of it for good
 
 
-async def test_tls_bodies_are_read_by_the_read_pass_too(
+@pytest.fixture
+async def slow_tls_keepalive(
     settings: Settings, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> AsyncIterator[KeepAliveServer]:
+    """The keep-alive server over TLS at a word every 20 ms, its self-signed certificate trusted by the SDK."""
+    cert, key = certificate
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+    fake, server, pacer = await serve(tls=server_side, delay_s=0.02)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    use(settings, fake.base_url)
+    yield fake
+    pacer.cancel()
+    server.close()
+
+
+async def test_tls_bodies_are_read_by_the_read_pass_too(slow_tls_keepalive: KeepAliveServer) -> None:
     """Over TLS the pass reads the raw socket into asyncio's TLS layer: the same text, and the connection goes
     back to the loop kept alive (the next script, read by the loop, decrypts on from where the pass left)."""
-    cert, key = certificate
-    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_side.load_cert_chain(cert, key)
-    fake, server, pacer = await serve(tls=server_side, delay_s=0.02)
-    try:
-        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-        use(settings, fake.base_url)
-        for _ in range(2):
-            text, by_pass = await read_in_pass(lambda: True)
-            assert len(text.split()) == WORDS and True in by_pass
-        assert len((await script()).split()) == WORDS
-        assert (fake.upstream.completed, len(fake.connections)) == (3, 1)
-    finally:
-        pacer.cancel()
-        server.close()
+    for _ in range(2):
+        text, by_pass = await read_in_pass(lambda: True)
+        assert len(text.split()) == WORDS and True in by_pass
+    assert len((await script()).split()) == WORDS
+    assert (slow_tls_keepalive.upstream.completed, len(slow_tls_keepalive.connections)) == (3, 1)
 
 
-async def test_over_tls_a_body_nobody_reads_yet_waits_in_the_raw_socket(
-    settings: Settings, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_over_tls_a_body_nobody_reads_yet_waits_in_the_raw_socket(slow_tls_keepalive: KeepAliveServer) -> None:
     """Over asyncio's TLS the parked body's raw socket stops being read (pausing the TLS transport alone only
     stops decrypting); listening reads it all, whole, and the connection is kept alive."""
-    cert, key = certificate
-    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_side.load_cert_chain(cert, key)
-    fake, server, pacer = await serve(tls=server_side, delay_s=0.02)
-    try:
-        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-        use(settings, fake.base_url)
-        stream = await OpenAIProvider().open(REQUEST)
-        assert isinstance(stream, OpenAIScriptStream) and stream.push_text is not None
-        body = stream._response.extensions[http1.PUSH_BODY]
-        connection = body._connection
-        async with asyncio.timeout(5):
-            while connection._parked is None:  # the first body bytes after the head was taken park it
-                await asyncio.sleep(0.005)
-        raw = connection._parked
-        assert raw is not connection.transport and raw.is_reading() is False  # the socket under the TLS layer
-        deltas: list[str] = []
-        await stream.push_text(deltas.append, lambda: True)
-        assert len("".join(deltas).split()) == WORDS
-        await stream.aclose()
-        assert len((await script()).split()) == WORDS
-        assert (fake.upstream.completed, len(fake.connections)) == (2, 1)
-    finally:
-        pacer.cancel()
-        server.close()
+    stream = await OpenAIProvider().open(REQUEST)
+    assert isinstance(stream, OpenAIScriptStream) and stream.push_text is not None
+    connection = stream._response.extensions[http1.PUSH_BODY]._connection
+    async with asyncio.timeout(5):
+        while connection._parked is None:  # the first body bytes after the head was taken park it
+            await asyncio.sleep(0.005)
+    raw = connection._parked
+    assert raw is not connection.transport and raw.is_reading() is False  # the socket under the TLS layer
+    deltas: list[str] = []
+    await stream.push_text(deltas.append, lambda: True)
+    assert len("".join(deltas).split()) == WORDS
+    await stream.aclose()
+    assert len((await script()).split()) == WORDS
+    assert (slow_tls_keepalive.upstream.completed, len(slow_tls_keepalive.connections)) == (2, 1)
 
 
 async def test_tls_refuses_an_unknown_certificate(settings: Settings, certificate: tuple[Path, Path]) -> None:

@@ -328,9 +328,17 @@ async def test_over_tls_a_body_nobody_reads_yet_waits_in_the_raw_socket(slow_tls
     stream = await OpenAIProvider().open(REQUEST)
     assert isinstance(stream, OpenAIScriptStream) and stream.push_text is not None
     connection = stream._response.extensions[http1.PUSH_BODY]._connection
-    async with asyncio.timeout(5):
-        while connection._parked is None:  # the first body bytes after the head was taken park it
-            await asyncio.sleep(0.005)
+    parked = asyncio.Event()
+    park = connection._park
+
+    def park_and_tell() -> None:  # the first body bytes after the head was taken park it
+        park()
+        if connection._parked is not None:
+            parked.set()
+
+    connection._park = park_and_tell
+    if connection._parked is None:
+        await asyncio.wait_for(parked.wait(), 5)
     raw = connection._parked
     assert raw is not connection.transport and raw.is_reading() is False  # the socket under the TLS layer
     deltas: list[str] = []

@@ -102,12 +102,13 @@ class Stubborn:
         self.stop = False
         self.started = asyncio.Event()
         self.cancelled = asyncio.Event()
+        self.never = asyncio.Event()  # what it waits for: nothing sets it
 
     async def run(self) -> None:
         self.started.set()
         while not self.stop:
             try:
-                await asyncio.sleep(30)
+                await self.never.wait()
             except asyncio.CancelledError:
                 self.cancelled.set()
 
@@ -132,7 +133,7 @@ async def test_a_stuck_loop_leaves_the_close_its_time_for_the_last_rows(
                 await registry.close_registry()
         assert stubborn.cancelled.is_set()
         assert f"did not end within {registry.LOOP_END_S:.1f}s" in caplog.text
-        assert "stuck-loop at sleep (tasks.py:" in caplog.text  # where it waits, innermost first
+        assert "stuck-loop at Event.wait (locks.py:" in caplog.text  # where it waits, innermost first
         assert "< Stubborn.run (test_shutdown_bounds.py:" in caplog.text
         assert "connection rows" not in caplog.text
         assert await Connection.objects.filter(id=connection_id).aexists()
@@ -150,7 +151,7 @@ async def test_a_loop_whose_step_swallowed_its_cancel_still_ends() -> None:
     async def step() -> None:
         in_step.set()
         try:
-            await asyncio.sleep(30)
+            await asyncio.Event().wait()  # nothing sets it: only the cancel ends this wait
         except asyncio.CancelledError:
             return  # swallowed, as wait_for does when its inner task completed at that moment
 

@@ -64,8 +64,11 @@ async def test_the_drain_does_not_log_as_the_socket_the_signal_interrupted(serve
     """The signal lands in whatever runs (here a task bound to a socket and user): the drain's lines name no one."""
     seen: list[tuple[str | None, int | None]] = []
 
+    ran = asyncio.Event()
+
     async def drain() -> None:
         seen.append((logcontext.connection_id.get(), logcontext.user_id.get()))
+        ran.set()
 
     signal_drain = SignalDrain(drain)
     signal_drain.install()
@@ -75,16 +78,11 @@ async def test_the_drain_does_not_log_as_the_socket_the_signal_interrupted(serve
         signal.raise_signal(signal.SIGTERM)  # handled right here, between two bytecodes of this task
 
     await asyncio.create_task(socket_task())
-    await asyncio.wait_for(_started(signal_drain), 1)
+    await asyncio.wait_for(ran.wait(), 1)
     assert signal_drain.task is not None
     await asyncio.wait_for(signal_drain.task, 1)
     assert seen == [(None, None)]
     assert server_got == [signal.SIGTERM]
-
-
-async def _started(drain: SignalDrain) -> None:
-    while drain.task is None:
-        await asyncio.sleep(0)
 
 
 async def test_server_handlers_are_back_after_the_hand_over(server_got: list[int]) -> None:

@@ -262,13 +262,12 @@ class Connection(asyncio.BufferedProtocol):
         come in one read when the body is waited for or listened to (_unpark, or the read pass). Over asyncio's
         TLS the raw socket is paused (pausing the TLS transport only stops decrypting: its socket is still read
         record by record)."""
-        parser, transport, waiter = self.parser, self.transport, self._waiter
+        # Once the head is taken, whoever waits for or listens to the body has asked for it (_body_asked).
+        parser, transport = self.parser, self.transport
         if (
             self._parked is not None
             or self._body_asked
             or not self._head_taken
-            or self._receiver is not None
-            or (waiter is not None and not waiter.done())
             or parser is None
             or parser.complete
             or transport is None

@@ -39,6 +39,7 @@ from bench.run import (
     ROOT,
     Server,
     base_env,
+    concurrent,
     machine,
     mode_env,
     parse_mode,
@@ -238,6 +239,41 @@ def figures(provider: str, r: dict[str, Any], per_stream_wps: float) -> str:
     )
 
 
+def held(r: dict[str, Any]) -> bool:
+    """Every stream ran at once, on time and whole: p99 < 100 ms counted from stream.started and from the
+    stream's first word (an upstream writes before stream.started, so the first reads low under a burst)."""
+    if "crashed" in r or r["failed"] or r["gaps"] or not concurrent(r):
+        return False
+    return max(r["late_p99_ms"], r.get("late_from_first_p99_ms") or 0) < 100
+
+
+class Ramp:
+    """Per provider, the most streams that held before the first step that did not."""
+
+    def __init__(self) -> None:
+        self.most: dict[str, int] = {}
+        self.crossed: dict[str, int] = {}
+
+    def step(self, provider: str, clients: int, r: dict[str, Any]) -> None:
+        if provider in self.crossed:
+            return
+        if held(r):
+            self.most[provider] = clients
+        else:
+            self.crossed[provider] = clients
+
+    def lines(self, providers: list[str]) -> list[str]:
+        out = []
+        for provider in providers:
+            crossed = self.crossed.get(provider)
+            verdict = f"crossed at C={crossed}" if crossed else "held at every step"
+            out.append(
+                f"ramp {provider}: most streams at once with p99 < 100 ms (from stream.started and from the first "
+                f"word), 0 gaps, 0 failures: {self.most.get(provider, 0)} ({verdict})"
+            )
+        return out
+
+
 def run_step(
     args: argparse.Namespace, work: Path, env: dict[str, str], upstream: Upstream | None, *, provider: str, clients: int
 ) -> dict[str, Any]:
@@ -271,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     per_stream_wps = 1000 / args.delay_ms
     lines: list[str] = []
     bad = 0
+    ramp = Ramp()
     upstream = None
     started = time.monotonic()
     try:
@@ -292,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                 lines.append(figures(provider, r, per_stream_wps))
                 print("  " + lines[-1], flush=True)
                 bad += 1 if "crashed" in r else int(r["failed"]) + int(r["gaps"])
+                ramp.step(provider, clients, r)
             mock = results.get("mock")
             for name, r in results.items():
                 if name == "mock" or not mock or "crashed" in mock or "crashed" in r or not r["words_per_cpu_s"]:
@@ -299,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                 ratio = mock["words_per_cpu_s"] / r["words_per_cpu_s"]
                 lines.append(f"C={clients}: {name} CPU per word = {ratio:.2f}x the mock's")
                 print("  " + lines[-1], flush=True)
+        if len(steps) > 1:
+            lines += ramp.lines(providers)
     finally:
         if upstream is not None:
             lines.append(f"upstream: {upstream.stop()}")

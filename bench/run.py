@@ -244,8 +244,10 @@ def median_result(results: list[dict[str, Any]]) -> dict[str, Any]:
             if numbers:
                 merged[key] = statistics.median(numbers)
     merged["repeats"] = len(results)
-    if len(good) > 1 and "late_p99_ms" in good[0]:
-        merged["p99_runs"] = [r["late_p99_ms"] for r in good]
+    if len(good) > 1:
+        for key in ("late_p99_ms", "p99_ms"):  # stream lateness, storm handshakes
+            if key in good[0]:
+                merged["p99_runs"] = [r[key] for r in good]
     return merged
 
 
@@ -427,7 +429,9 @@ def _figures(scenario: str, r: dict[str, Any]) -> str:
     if scenario == "storm":
         return (
             f"N={r['count']}: all in {r['all_ms']} ms; p50 {r['p50_ms']} p99 {r['p99_ms']} ms; {r['failures']} failed; "
-            f"cpu server {r.get('server_cpu_ms')} loadgen {r.get('loadgen_cpu_ms')} ms" + _stalls(r)
+            f"cpu server {r.get('server_cpu_ms')} loadgen {r.get('loadgen_cpu_ms')} ms"
+            + (f"; p99 of runs {r['p99_runs']}" if "p99_runs" in r else "")
+            + _stalls(r)
         )
     if scenario == "idle":
         return f"N={r['count']}: {r['kb_per_conn']} KB/conn (RSS {r['rss_before_kb']}->{r['rss_after_kb']} KB)"

@@ -39,9 +39,9 @@ from bench.run import (
     ROOT,
     Server,
     base_env,
-    concurrent,
     machine,
     mode_env,
+    on_time,
     parse_mode,
     pinning,
     redis_flush,
@@ -242,9 +242,7 @@ def figures(provider: str, r: dict[str, Any], per_stream_wps: float) -> str:
 def held(r: dict[str, Any]) -> bool:
     """Every stream ran at once, on time and whole: p99 < 100 ms counted from stream.started and from the
     stream's first word (an upstream writes before stream.started, so the first reads low under a burst)."""
-    if "crashed" in r or r["failed"] or r["gaps"] or not concurrent(r):
-        return False
-    return max(r["late_p99_ms"], r.get("late_from_first_p99_ms") or 0) < 100
+    return on_time(r) and (r.get("late_from_first_p99_ms") or 0) < 100
 
 
 class Ramp:
